@@ -1,0 +1,45 @@
+//! The command line: argument parsing (clap) and one function per subcommand; the only place
+//! where `miette::Report` and process exit codes appear.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit codes shared by every subcommand (documented in README.md).
+pub mod exit {
+    /// Everything went as asked.
+    pub const OK: u8 = 0;
+    /// The input had errors (check), or some hosts failed (run).
+    pub const FAILED: u8 = 1;
+    /// Usage or IO error: bad flags, unreadable files.
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sflow",
+    version,
+    about = "Agentless fleet maintenance workflows over SSH"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match cli.command {}
+}

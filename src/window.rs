@@ -1,0 +1,1 @@
+//! Maintenance windows: window specs parsed into values, and open/next/remaining queries (no IO).

@@ -9,4 +9,5 @@ pub mod cli;
 pub mod diagnostic;
 pub mod program;
 pub mod span;
+pub mod syntax;
 pub mod window;

@@ -8,12 +8,20 @@
 //! minus the workflow's blackout dates. All instants are UTC; wall-clock times are resolved in
 //! the window's zone with the daylight-saving rules documented on [`resolve_local`].
 
+mod occur;
 mod parse;
+mod set;
 
 #[cfg(test)]
+mod tests_dst;
+#[cfg(test)]
 mod tests_parse;
+#[cfg(test)]
+mod tests_prop;
 
+pub use occur::{resolve_local, Interval, FOREVER};
 pub use parse::WindowSpecError;
+pub use set::{Occurrences, WindowSet};
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use chrono_tz::Tz;

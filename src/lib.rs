@@ -10,5 +10,6 @@ pub mod diagnostic;
 pub mod inventory_ansible;
 pub mod program;
 pub mod span;
+pub mod stdlib;
 pub mod syntax;
 pub mod window;

@@ -86,7 +86,7 @@ fn condition_types() {
     let src = format!(
         "{INV}workflow w {{\n  task a on web {{ run = \"x\"  capture = pct }}\n  task b on web after a when pct > 90 {{ run = \"y\" }}\n  task c on web after a when pct.int > 90 and a.exit == 0 {{ run = \"y\" }}\n}}\n"
     );
-    check(&src, "E0023:11 cannot compare a string with a int");
+    check(&src, "E0023:11 cannot compare a string with an int");
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn run_ui(name: &str) {
         similar_asserts(&expected, &rendered, name);
     }
     // Markers against the JSON document (1-based lines).
-    let json = render::to_json(&[display.clone()], &out.diagnostics, &sources);
+    let json = render::to_json(std::slice::from_ref(&display), &out.diagnostics, &sources);
     let mut got = BTreeSet::new();
     for d in json["diagnostics"].as_array().into_iter().flatten() {
         if d["file"] == display.as_str() {

@@ -5,8 +5,10 @@
 //! See `ARCHITECTURE.md` for the data flow, the code map and the invariants.
 
 pub mod ast;
+pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod inventory;
 pub mod inventory_ansible;
 pub mod program;
 pub mod span;

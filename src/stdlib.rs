@@ -67,10 +67,19 @@ mod tests {
         let expected: &[(&str, &[&str])] = &[
             (
                 "std/apt",
-                &["apt_upgrade", "apt_install", "apt_hold", "apt_unhold"],
+                &[
+                    "apt_update",
+                    "apt_upgrade",
+                    "apt_install",
+                    "apt_hold",
+                    "apt_unhold",
+                ],
             ),
-            ("std/dnf", &["dnf_upgrade", "dnf_install", "dnf_hold"]),
-            ("std/systemd", &["systemd_restart", "systemd_reload"]),
+            (
+                "std/dnf",
+                &["dnf_upgrade", "dnf_install", "dnf_hold", "dnf_unhold"],
+            ),
+            ("std/systemd", &["restart", "reload", "is_active"]),
             ("std/files", &["file_write"]),
             ("std/facts", &["facts_gather"]),
         ];
@@ -88,6 +97,69 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A workflow that uses every template, with and without its optional arguments.
+    const USES: &str = r#"
+import "std/apt"
+import "std/dnf"
+import "std/systemd"
+import "std/files"
+import "std/facts"
+inventory { host h1 {} group g = [h1] }
+workflow every_template {
+  task a1 on g { use = apt_update() }
+  task a2 on g { use = apt_upgrade() }
+  task a3 on g { use = apt_upgrade("openssl libssl3") }
+  task a4 on g { use = apt_install("nginx") }
+  task a5 on g { use = apt_install("openssl", "3.0.15-1~deb12u1") }
+  task a6 on g { use = apt_hold("openssl") }
+  task a7 on g { use = apt_unhold("openssl") }
+  task d1 on g { use = dnf_upgrade() }
+  task d2 on g { use = dnf_install("openssl", "3.0.7-27.el9") }
+  task d3 on g { use = dnf_hold("openssl") }
+  task d4 on g { use = dnf_unhold("openssl") }
+  task s1 on g { use = restart("nginx") }
+  task s2 on g { use = restart("nginx", "curl -fsS http://localhost/health", 60) }
+  task s3 on g { use = reload("nginx") }
+  task s4 on g { use = is_active("nginx") }
+  task f1 on g { use = file_write("/etc/motd", "maintained by sflow\n") }
+  task f2 on g { use = file_write("/etc/app.conf", "x = 1\n", "0600") }
+  task g1 on g {
+    use = facts_gather()
+    capture = facts
+  }
+  task g2 on g after g1 when facts contains "reboot_required=yes" { run = "reboot" }
+}
+"#;
+
+    #[test]
+    fn every_template_passes_check() {
+        use crate::check::{check_loaded, CheckOptions, MemoryFs};
+        use crate::span::{SourceFile, SourceMap};
+        let mut sources = SourceMap::new();
+        let id = sources.add(SourceFile::new("uses.sflow", None, USES));
+        let out = check_loaded(
+            &mut sources,
+            id,
+            &MemoryFs::default(),
+            &CheckOptions::default(),
+        );
+        let messages: Vec<String> = out
+            .diagnostics
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {} at {:?}",
+                    d.code.as_str(),
+                    d.message,
+                    sources.span_lines(d.span)
+                )
+            })
+            .collect();
+        assert!(messages.is_empty(), "{messages:#?}");
+        let program = out.program.map(|p| p.workflows[0].tasks.len());
+        assert_eq!(program, Some(19));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod inventory;
 pub mod inventory_ansible;
+pub mod lsp;
 pub mod program;
 pub mod span;
 pub mod stdlib;

@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod explain;
+pub mod inventory;
+pub mod lsp;
 use std::process::ExitCode;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -34,6 +36,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Explain a diagnostic code, with an example.
     Explain(explain::ExplainArgs),
+    /// Print the hosts, attributes and groups an inventory resolves to.
+    Inventory(inventory::InventoryArgs),
+    /// Run the language server on stdio (for editors).
+    Lsp(lsp::LspArgs),
 }
 
 /// Entry point of the binary.
@@ -52,5 +58,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Inventory(args) => inventory::run(&args),
+        Command::Lsp(args) => lsp::run(&args),
     }
 }

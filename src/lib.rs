@@ -7,6 +7,7 @@
 pub mod ast;
 pub mod cli;
 pub mod diagnostic;
+pub mod plan;
 pub mod program;
 pub mod span;
 pub mod window;

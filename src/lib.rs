@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod inventory;
+pub mod plan;
 pub mod program;
 pub mod span;
 pub mod syntax;

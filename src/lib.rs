@@ -5,4 +5,7 @@
 //! See `ARCHITECTURE.md` for the data flow, the code map and the invariants.
 
 pub mod cli;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod transport;
 pub mod window;

@@ -62,6 +62,18 @@ fn failure(conn: &Conn, host: &str, step: &'static str, cause: &str) -> Transpor
     }
 }
 
+/// A read error on an exec'd channel is the connection failing under us (libssh2 says
+/// "transport read" for a peer that vanished): the connection is retired.
+fn read_failed(conn: &Conn, host: &str, e: &std::io::Error) -> TransportError {
+    let cause = format!("read: {e}");
+    conn.mark_dead(cause.clone());
+    let why = conn.dead().borrow().clone().unwrap_or(cause);
+    TransportError::ConnectionLost {
+        host: host.to_string(),
+        cause: why,
+    }
+}
+
 /// Runs `command`; on timeout the channel is closed and `Timeout` returned.
 pub(crate) async fn run(
     conn: &Conn,
@@ -160,12 +172,12 @@ async fn io(
                 r = out_r.read(&mut ob), if !out_done => match r {
                     Ok(0) => out_done = true,
                     Ok(n) => { out.push(&ob[..n], cap); fallback = Duration::from_millis(1); }
-                    Err(e) => return Err(failure(conn, host, "read", &e.to_string())),
+                    Err(e) => return Err(read_failed(conn, host, &e)),
                 },
                 r = err_r.read(&mut eb), if !err_done => match r {
                     Ok(0) => err_done = true,
                     Ok(n) => { err.push(&eb[..n], cap); fallback = Duration::from_millis(1); }
-                    Err(e) => return Err(failure(conn, host, "read", &e.to_string())),
+                    Err(e) => return Err(read_failed(conn, host, &e)),
                 },
                 // Another task on this session may have buffered our data without a socket
                 // event reaching us: re-poll on a short, growing timer.

@@ -16,4 +16,5 @@ pub mod syntax;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod transport;
+pub mod verify;
 pub mod window;

@@ -5,4 +5,5 @@
 //! See `ARCHITECTURE.md` for the data flow, the code map and the invariants.
 
 pub mod cli;
+pub mod engine;
 pub mod window;

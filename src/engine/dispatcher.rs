@@ -213,6 +213,7 @@ impl Dispatcher {
             change: spec.change.clone(),
             hosts: spec.hosts.len(),
             tasks: spec.tasks.len(),
+            work: self.hosts.iter().map(|h| h.slots.len()).sum(),
             waves: spec.waves.iter().map(|w| w.name.clone()).collect(),
             dry_run: false,
         });

@@ -78,6 +78,8 @@ pub enum EventKind {
         change: Option<String>,
         hosts: usize,
         tasks: usize,
+        /// Task-on-host pairs: the units of work of the whole run.
+        work: usize,
         waves: Vec<String>,
         dry_run: bool,
     },

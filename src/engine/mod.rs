@@ -13,6 +13,7 @@ mod executor;
 pub mod fake;
 pub mod interp;
 pub mod limits;
+pub mod report;
 pub mod result;
 mod rollback;
 pub mod runner;

@@ -4,6 +4,11 @@
 //! source → [`ast`] (by [`syntax`]) → checked [`program`] (by [`check`]) → plan → events.
 //! See `ARCHITECTURE.md` for the data flow, the code map and the invariants.
 
+pub mod ast;
 pub mod cli;
+pub mod diagnostic;
 pub mod engine;
+pub mod plan;
+pub mod program;
+pub mod span;
 pub mod window;

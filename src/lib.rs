@@ -11,4 +11,5 @@ pub mod engine;
 pub mod plan;
 pub mod program;
 pub mod span;
+pub mod syntax;
 pub mod window;

@@ -12,4 +12,7 @@ pub mod plan;
 pub mod program;
 pub mod span;
 pub mod syntax;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod transport;
 pub mod window;

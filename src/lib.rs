@@ -8,6 +8,7 @@ pub mod ast;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod engine;
 pub mod inventory;
 pub mod plan;
 pub mod program;

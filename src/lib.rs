@@ -4,5 +4,7 @@
 //! source → [`ast`] (by [`syntax`]) → checked [`program`] (by [`check`]) → plan → events.
 //! See `ARCHITECTURE.md` for the data flow, the code map and the invariants.
 
+pub mod audit;
 pub mod cli;
+pub mod secret;
 pub mod window;

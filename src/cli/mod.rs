@@ -2,6 +2,8 @@
 //! where `miette::Report` and process exit codes appear.
 
 use clap::{Parser, Subcommand};
+
+pub mod audit;
 use std::process::ExitCode;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -26,7 +28,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check the audit log
+    Audit(audit::AuditArgs),
+}
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
@@ -41,5 +46,7 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    match cli.command {}
+    match cli.command {
+        Command::Audit(args) => audit::run(&args),
+    }
 }

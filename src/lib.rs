@@ -7,4 +7,5 @@
 pub mod audit;
 pub mod cli;
 pub mod secret;
+pub mod store;
 pub mod window;

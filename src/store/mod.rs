@@ -5,6 +5,7 @@
 
 mod report;
 mod sqlite;
+mod sqlite_read;
 
 pub use report::{render_log, render_runs, render_show, ShowFormat};
 pub use sqlite::{SqliteStore, StoreOptions};

@@ -2,9 +2,8 @@
 //! immediate transactions with a busy timeout so that a locked store fails clearly.
 
 use super::{
-    cap_output, host_name, process_alive, state, Attempt, EventRow, HostDetail, LogEntry, NewRun,
-    RunDetail, RunId, RunStatus, RunStore, RunSummary, StoreError, TaskDetail, TaskState,
-    Transition, Write,
+    cap_output, host_name, process_alive, state, HostDetail, LogEntry, NewRun, RunDetail, RunId,
+    RunStatus, RunStore, RunSummary, StoreError, TaskState, Write,
 };
 use crate::secret::Redactor;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -108,7 +107,7 @@ impl Default for StoreOptions {
 
 /// The SQLite implementation of [`RunStore`].
 pub struct SqliteStore {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: PathBuf,
     busy_ms: u64,
     redactor: Redactor,
@@ -126,7 +125,7 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+pub(super) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
@@ -216,7 +215,7 @@ impl SqliteStore {
         &self.path
     }
 
-    fn err(&self, e: &rusqlite::Error) -> StoreError {
+    pub(super) fn err(&self, e: &rusqlite::Error) -> StoreError {
         db_err(&self.path, self.busy_ms, e)
     }
 
@@ -262,14 +261,14 @@ impl SqliteStore {
         }
     }
 
-    fn corrupt(&self, what: &str) -> StoreError {
+    pub(super) fn corrupt(&self, what: &str) -> StoreError {
         StoreError::Corrupt {
             path: self.path.clone(),
             what: what.to_owned(),
         }
     }
 
-    fn summary_of(&self, row: &RunRow) -> Result<RunSummary, StoreError> {
+    pub(super) fn summary_of(&self, row: &RunRow) -> Result<RunSummary, StoreError> {
         let hosts = self.host_counts(&row.id)?;
         Ok(RunSummary {
             id: row.id.clone(),
@@ -284,7 +283,7 @@ impl SqliteStore {
         })
     }
 
-    fn run_row(&self, run: &str) -> Result<RunRow, StoreError> {
+    pub(super) fn run_row(&self, run: &str) -> Result<RunRow, StoreError> {
         self.conn
             .query_row(
                 &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
@@ -315,7 +314,7 @@ impl SqliteStore {
     }
 
     /// True when the run's controller may still be running it (so `running` is not `unknown`).
-    fn controller_alive(&self, run: &str) -> Result<bool, StoreError> {
+    pub(super) fn controller_alive(&self, run: &str) -> Result<bool, StoreError> {
         let row = self.run_row(run)?;
         Ok(row.status == RunStatus::Running.as_str()
             && row.controller_host == host_name()
@@ -339,12 +338,12 @@ fn db_err(path: &Path, busy_ms: u64, e: &rusqlite::Error) -> StoreError {
 const RUN_COLUMNS: &str = "id, workflow, workflow_path, plan_hash, params, operator, change_ticket,
     started_at, ended_at, status, controller_pid, controller_host";
 
-struct RunRow {
+pub(super) struct RunRow {
     id: String,
     workflow: String,
     workflow_path: String,
-    plan_hash: String,
-    params: String,
+    pub(super) plan_hash: String,
+    pub(super) params: String,
     operator: String,
     change_ticket: Option<String>,
     started_at: String,
@@ -650,175 +649,7 @@ impl RunStore for SqliteStore {
     }
 
     fn show(&self, run: &str) -> Result<RunDetail, StoreError> {
-        let row = self.run_row(run)?;
-        let summary = self.summary_of(&row)?;
-        let alive = self.controller_alive(run)?;
-        let params: BTreeMap<String, String> =
-            serde_json::from_str(&row.params).map_err(|_| self.corrupt("runs.params"))?;
-        let mut hosts: BTreeMap<String, HostDetail> = BTreeMap::new();
-
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT host, state, at, reason FROM host_states WHERE run_id = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.err(&e))?;
-        let transitions: Vec<(String, String, String, Option<String>)> = stmt
-            .query_map([run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.err(&e))?;
-        for (host, st, at, reason) in transitions {
-            let h = hosts
-                .entry(host.clone())
-                .or_insert_with(|| empty_host(&host));
-            h.state.clone_from(&st);
-            h.transitions.push(Transition {
-                state: st,
-                at: parse_ts(&at).ok_or_else(|| self.corrupt("host_states.at"))?,
-                reason,
-            });
-        }
-
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT host, task, attempt, state, started_at, ended_at, exit_code, duration_ms
-                 FROM task_attempts WHERE run_id = ?1 ORDER BY rowid",
-            )
-            .map_err(|e| self.err(&e))?;
-        type AttemptRow = (
-            String,
-            String,
-            u32,
-            String,
-            String,
-            Option<String>,
-            Option<i32>,
-            Option<u64>,
-        );
-        let attempts: Vec<AttemptRow> = stmt
-            .query_map([run], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get::<_, Option<i64>>(7)?.map(non_negative),
-                ))
-            })
-            .and_then(Iterator::collect)
-            .map_err(|e| self.err(&e))?;
-        for (host, task, attempt, st, started, ended, exit_code, duration_ms) in attempts {
-            let st = if st == state::RUNNING && !alive {
-                state::UNKNOWN.to_owned()
-            } else {
-                st
-            };
-            let h = hosts
-                .entry(host.clone())
-                .or_insert_with(|| empty_host(&host));
-            let pos = match h.tasks.iter().position(|t| t.task == task) {
-                Some(p) => p,
-                None => {
-                    h.tasks.push(TaskDetail {
-                        task: task.clone(),
-                        state: String::new(),
-                        attempts: Vec::new(),
-                        captures: BTreeMap::new(),
-                    });
-                    h.tasks.len() - 1
-                }
-            };
-            let t = &mut h.tasks[pos];
-            t.state.clone_from(&st);
-            t.attempts.push(Attempt {
-                attempt,
-                state: st,
-                started_at: parse_ts(&started)
-                    .ok_or_else(|| self.corrupt("task_attempts.started_at"))?,
-                ended_at: ended.as_deref().and_then(parse_ts),
-                exit_code,
-                duration_ms,
-            });
-        }
-
-        let mut stmt = self
-            .conn
-            .prepare("SELECT host, task, name, value FROM captures WHERE run_id = ?1")
-            .map_err(|e| self.err(&e))?;
-        let captures: Vec<(String, String, String, String)> = stmt
-            .query_map([run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .and_then(Iterator::collect)
-            .map_err(|e| self.err(&e))?;
-        for (host, task, name, value) in captures {
-            let h = hosts
-                .entry(host.clone())
-                .or_insert_with(|| empty_host(&host));
-            match h.tasks.iter_mut().find(|t| t.task == task) {
-                Some(t) => {
-                    t.captures.insert(name, value);
-                }
-                None => h.tasks.push(TaskDetail {
-                    task,
-                    state: String::new(),
-                    attempts: Vec::new(),
-                    captures: BTreeMap::from([(name, value)]),
-                }),
-            }
-        }
-
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT at, kind, wave, host, task, detail FROM events WHERE run_id = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.err(&e))?;
-        type EvRow = (
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            String,
-        );
-        let rows: Vec<EvRow> = stmt
-            .query_map([run], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .and_then(Iterator::collect)
-            .map_err(|e| self.err(&e))?;
-        let events = rows
-            .into_iter()
-            .map(|(at, kind, wave, host, task, detail)| {
-                Ok(EventRow {
-                    at: parse_ts(&at).ok_or_else(|| self.corrupt("events.at"))?,
-                    kind,
-                    wave,
-                    host,
-                    task,
-                    detail: serde_json::from_str(&detail)
-                        .map_err(|_| self.corrupt("events.detail"))?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-
-        Ok(RunDetail {
-            summary,
-            plan_hash: row.plan_hash,
-            params,
-            hosts: hosts.into_values().collect(),
-            events,
-        })
+        self.show_run(run)
     }
 
     fn plan(&self, run: &str) -> Result<(String, String), StoreError> {
@@ -839,68 +670,7 @@ impl RunStore for SqliteStore {
         host: Option<&str>,
         task: Option<&str>,
     ) -> Result<Vec<LogEntry>, StoreError> {
-        self.run_row(run)?;
-        let alive = self.controller_alive(run)?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT host, task, attempt, state, started_at, exit_code, duration_ms, command,
-                 stdout, stderr FROM task_attempts
-                 WHERE run_id = ?1 AND (?2 IS NULL OR host = ?2) AND (?3 IS NULL OR task = ?3)
-                 ORDER BY rowid",
-            )
-            .map_err(|e| self.err(&e))?;
-        let rows = stmt
-            .query_map(params![run, host, task], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, u32>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<i32>>(5)?,
-                    r.get::<_, Option<i64>>(6)?.map(non_negative),
-                    r.get::<_, String>(7)?,
-                    r.get::<_, String>(8)?,
-                    r.get::<_, String>(9)?,
-                ))
-            })
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-            .map_err(|e| self.err(&e))?;
-        rows.into_iter()
-            .map(
-                |(
-                    host,
-                    task,
-                    attempt,
-                    st,
-                    started,
-                    exit_code,
-                    duration_ms,
-                    command,
-                    stdout,
-                    stderr,
-                )| {
-                    Ok(LogEntry {
-                        host,
-                        task,
-                        attempt,
-                        state: if st == state::RUNNING && !alive {
-                            state::UNKNOWN.to_owned()
-                        } else {
-                            st
-                        },
-                        started_at: parse_ts(&started)
-                            .ok_or_else(|| self.corrupt("task_attempts.started_at"))?,
-                        exit_code,
-                        duration_ms,
-                        command,
-                        stdout,
-                        stderr,
-                    })
-                },
-            )
-            .collect()
+        self.log_entries(run, host, task)
     }
 
     fn task_states(&self, run: &str) -> Result<Vec<TaskState>, StoreError> {
@@ -951,11 +721,11 @@ impl RunStore for SqliteStore {
     }
 }
 
-fn non_negative(v: i64) -> u64 {
+pub(super) fn non_negative(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn empty_host(host: &str) -> HostDetail {
+pub(super) fn empty_host(host: &str) -> HostDetail {
     HostDetail {
         host: host.to_owned(),
         state: String::new(),

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod audit;
+pub mod journal;
 use std::process::ExitCode;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -31,6 +32,12 @@ pub struct Cli {
 pub enum Command {
     /// Check the audit log
     Audit(audit::AuditArgs),
+    /// List recorded runs
+    Runs(journal::RunsArgs),
+    /// Show one run's report
+    Show(journal::ShowArgs),
+    /// Show the commands of a run and their outputs
+    Log(journal::LogArgs),
 }
 
 /// Entry point of the binary.
@@ -48,5 +55,8 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Audit(args) => audit::run(&args),
+        Command::Runs(args) => journal::runs(&args),
+        Command::Show(args) => journal::show(&args),
+        Command::Log(args) => journal::log(&args),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod journal;
 pub mod secret;
 pub mod store;
 pub mod window;

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod cli;
 pub mod journal;
+pub mod resume;
 pub mod secret;
 pub mod store;
 pub mod window;

@@ -1,1 +1,0 @@
-//! Maintenance windows: window specs parsed into values, and open/next/remaining queries (no IO).

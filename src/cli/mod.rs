@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod explain;
+pub mod audit;
+pub mod journal;
 use std::process::ExitCode;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -34,6 +36,14 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Explain a diagnostic code, with an example.
     Explain(explain::ExplainArgs),
+    /// Check the audit log
+    Audit(audit::AuditArgs),
+    /// List recorded runs
+    Runs(journal::RunsArgs),
+    /// Show one run's report
+    Show(journal::ShowArgs),
+    /// Show the commands of a run and their outputs
+    Log(journal::LogArgs),
 }
 
 /// Entry point of the binary.
@@ -52,5 +62,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Runs(args) => journal::runs(&args),
+        Command::Show(args) => journal::show(&args),
+        Command::Log(args) => journal::log(&args),
     }
 }

@@ -7,6 +7,8 @@ pub mod check;
 pub mod explain;
 pub mod audit;
 pub mod journal;
+pub mod plan;
+pub mod windows;
 use std::process::ExitCode;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -44,6 +46,10 @@ pub enum Command {
     Show(journal::ShowArgs),
     /// Show the commands of a run and their outputs
     Log(journal::LogArgs),
+    /// Show the execution plan: waves, windows, tasks per host, limits and a forecast.
+    Plan(plan::PlanArgs),
+    /// List the occurrences of a workflow's windows over the coming days.
+    Windows(windows::WindowsArgs),
 }
 
 /// Entry point of the binary.
@@ -66,5 +72,7 @@ pub fn main() -> ExitCode {
         Command::Runs(args) => journal::runs(&args),
         Command::Show(args) => journal::show(&args),
         Command::Log(args) => journal::log(&args),
+        Command::Plan(args) => plan::run(args),
+        Command::Windows(args) => windows::run(args),
     }
 }

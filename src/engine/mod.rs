@@ -9,6 +9,7 @@ pub mod clock;
 mod dispatcher;
 pub mod event;
 mod executor;
+pub mod from_plan;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod interp;

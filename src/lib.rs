@@ -5,9 +5,11 @@
 //! See `ARCHITECTURE.md` for the data flow, the code map and the invariants.
 
 pub mod ast;
+pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;
+pub mod inventory;
 pub mod plan;
 pub mod program;
 pub mod span;

@@ -2,6 +2,9 @@
 //! where `miette::Report` and process exit codes appear.
 
 use clap::{Parser, Subcommand};
+
+pub mod check;
+pub mod explain;
 use std::process::ExitCode;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -26,7 +29,12 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check workflows: parse, resolve and type-check, report every problem.
+    Check(check::CheckArgs),
+    /// Explain a diagnostic code, with an example.
+    Explain(explain::ExplainArgs),
+}
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
@@ -41,5 +49,8 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    match cli.command {}
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Explain(args) => explain::run(&args),
+    }
 }

@@ -121,7 +121,11 @@ pub fn lower(
     Ok(plan)
 }
 
-fn pick_workflow<'a>(program: &'a Program, name: Option<&str>) -> Result<&'a Workflow, PlanError> {
+/// The workflow named `name`, or the only one of the program.
+pub fn pick_workflow<'a>(
+    program: &'a Program,
+    name: Option<&str>,
+) -> Result<&'a Workflow, PlanError> {
     let names = || {
         program
             .workflows
@@ -412,23 +416,8 @@ impl<'a> Lowering<'a> {
             .collect()
     }
 
-    /// A group's name when `set` is exactly its (involved) hosts, else the host list collapsed.
     fn target_label(&self, set: &HostSet) -> String {
-        let involved = |s: &HostSet| -> Vec<u32> { self.indices(s) };
-        let mine = involved(set);
-        let mut groups: Vec<&program::Group> = self.program.inventory.groups.values().collect();
-        groups.sort_by_key(|g| g.hosts.len());
-        if let Some(g) = groups.iter().find(|g| g.hosts == *set) {
-            return g.name.clone();
-        }
-        if let Some(g) = groups
-            .iter()
-            .find(|g| !mine.is_empty() && involved(&g.hosts) == mine)
-        {
-            return g.name.clone();
-        }
-        let names: Vec<&str> = self.program.inventory.names(set);
-        super::hostlist::collapse(&names)
+        target_label(&self.program.inventory, set)
     }
 
     fn task(&self, t: &program::Task) -> Task {
@@ -734,6 +723,20 @@ impl<'a> Lowering<'a> {
             across: v.across.as_ref().map(|a| self.indices(a)),
         }
     }
+}
+
+/// A name for a set of hosts: the smallest group with exactly these hosts, else the host list
+/// collapsed (`web[01-03].example.com`).
+pub fn target_label(inventory: &program::Inventory, set: &HostSet) -> String {
+    inventory
+        .groups
+        .values()
+        .filter(|g| g.hosts == *set)
+        .min_by_key(|g| g.hosts.len())
+        .map_or_else(
+            || super::hostlist::collapse(&inventory.names(set)),
+            |g| g.name.clone(),
+        )
 }
 
 fn site(v: &program::ValueRef) -> Site {

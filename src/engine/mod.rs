@@ -20,6 +20,7 @@ mod rollback;
 pub mod runner;
 mod schedule;
 pub mod spec;
+pub mod transport_runner;
 mod state;
 mod wave;
 pub mod windows;

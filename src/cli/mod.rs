@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod explain;
+pub mod plan;
+pub mod windows;
 use std::process::ExitCode;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -34,6 +36,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Explain a diagnostic code, with an example.
     Explain(explain::ExplainArgs),
+    /// Show the execution plan: waves, windows, tasks per host, limits and a forecast.
+    Plan(plan::PlanArgs),
+    /// List the occurrences of a workflow's windows over the coming days.
+    Windows(windows::WindowsArgs),
 }
 
 /// Entry point of the binary.
@@ -52,5 +58,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Plan(args) => plan::run(args),
+        Command::Windows(args) => windows::run(args),
     }
 }

@@ -61,7 +61,7 @@ pub struct WaveForecast {
     pub work: Duration,
     /// When it may start: the forecast's instant, or the previous wave's end plus `bake`.
     pub ready: DateTime<Utc>,
-    /// The first occurrence at or after `ready` of each window set of its hosts.
+    /// The occurrence open at `ready`, or the next, of each window set of its hosts.
     pub windows: Vec<WindowOccurrence>,
     /// When its first step starts.
     pub start: Option<DateTime<Utc>>,
@@ -82,7 +82,8 @@ pub struct WaveForecast {
 pub struct WindowOccurrence {
     /// Index into the plan's window sets.
     pub set: u32,
-    /// The occurrence (cut at the wave's ready instant); `None`: the set never opens again.
+    /// The whole occurrence open at the wave's ready instant or next; `None`: the set never
+    /// opens again.
     pub next: Option<Interval>,
 }
 
@@ -104,7 +105,7 @@ pub fn forecast(plan: &Plan, at: DateTime<Utc>) -> Forecast {
             .iter()
             .map(|s| WindowOccurrence {
                 set: *s,
-                next: plan.windows.sets[*s as usize].current_or_next(ready),
+                next: plan.windows.sets[*s as usize].occurrence_at_or_after(ready),
             })
             .collect();
         let occurrences = result

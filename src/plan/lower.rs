@@ -329,7 +329,7 @@ impl<'a> Lowering<'a> {
             .map(|w| {
                 Ok(DeclaredWindow {
                     target: self.target_label(&w.hosts),
-                    spec: parse_spec(&w.spec_text)?,
+                    spec: w.spec.clone(),
                     hosts: self.indices(&w.hosts),
                 })
             })
@@ -600,11 +600,7 @@ impl<'a> Lowering<'a> {
     #[allow(clippy::type_complexity)]
     fn window_sets(&self) -> Result<(Vec<WindowSet>, HashMap<HostId, u32>), PlanError> {
         let wf = self.wf;
-        let specs = wf
-            .windows
-            .iter()
-            .map(|w| parse_spec(&w.spec_text))
-            .collect::<Result<Vec<_>, _>>()?;
+        let specs: Vec<&WindowSpec> = wf.windows.iter().map(|w| &w.spec).collect();
         let mut sets = Vec::new();
         let mut by_key: HashMap<Vec<usize>, u32> = HashMap::new();
         let mut of_host = HashMap::new();
@@ -757,16 +753,6 @@ fn site(v: &program::ValueRef) -> Site {
             },
         ),
     }
-}
-
-fn parse_spec(text: &str) -> Result<WindowSpec, PlanError> {
-    WindowSpec::parse(text).map_err(|errors| PlanError::Window {
-        spec: text.to_string(),
-        message: errors
-            .first()
-            .map(|e| e.message.clone())
-            .unwrap_or_default(),
-    })
 }
 
 /// For each barrier task of the wave's routes, the wave's hosts whose route runs it.

@@ -106,7 +106,7 @@ fn workflow(tasks: Vec<p::Task>, waves: Vec<(&str, HostSet)>) -> Workflow {
 fn window(hosts: HostSet, spec: &str) -> p::Window {
     p::Window {
         hosts,
-        spec_text: spec.into(),
+        spec: crate::window::WindowSpec::parse(spec).unwrap(),
         spec_span: Span::default(),
         span: Span::default(),
     }
@@ -324,7 +324,7 @@ fn hash_is_stable_and_covers_commands_hosts_limits_and_windows() {
     assert_ne!(plan_of(inv.clone(), limit).hash, base.hash);
 
     let mut win = wf.clone();
-    win.windows[0].spec_text = "Sun 01:00-04:00 UTC".into();
+    win.windows[0].spec = crate::window::WindowSpec::parse("Sun 01:00-04:00 UTC").unwrap();
     assert_ne!(plan_of(inv.clone(), win).hash, base.hash);
 
     let mut host = inv.clone();

@@ -8,6 +8,7 @@ use sflow::engine::event::{
     CancelReason, EventKind, Failure, HaltReason, OnExpire, RollbackScope, ThrottleReason,
 };
 use sflow::engine::fake::{FakeRunner, Scripted};
+use sflow::engine::interp::Template;
 use sflow::engine::limits::{LimitsConfig, PerGroup};
 use sflow::engine::spec::{Threshold, WindowCheck};
 use sflow::engine::windows::testing::Intervals;
@@ -366,8 +367,8 @@ fn canary_spec(scope: RollbackScope) -> RunSpec {
         task("change_b", &all, "b"),
         task("check", &all, "check"),
     ];
-    tasks[0].rollback = Some("undo_a".into());
-    tasks[1].rollback = Some("undo_b".into());
+    tasks[0].rollback = Some(Template::literal("undo_a"));
+    tasks[1].rollback = Some(Template::literal("undo_b"));
     tasks[1].after = vec![0];
     tasks[2].after = vec![1];
     let mut s = spec(hs, tasks);
@@ -508,7 +509,7 @@ fn window_spec(on_expire: OnExpire) -> RunSpec {
         task("long", &[0], "long"),
         task("after", &[0], "after"),
     ];
-    tasks[0].rollback = Some("unprep".into());
+    tasks[0].rollback = Some(Template::literal("unprep"));
     tasks[1].after = vec![0];
     tasks[1].timeout = secs(3 * 3600);
     tasks[2].after = vec![1];

@@ -9,6 +9,7 @@ pub mod clock;
 mod dispatcher;
 pub mod event;
 mod executor;
+pub mod from_plan;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod interp;
@@ -19,6 +20,7 @@ mod rollback;
 pub mod runner;
 mod schedule;
 pub mod spec;
+pub mod transport_runner;
 mod state;
 mod wave;
 pub mod windows;

@@ -20,13 +20,22 @@ pub enum UnknownPolicy {
 /// A `(host, task)` pair.
 pub type HostTask = (String, String);
 
+/// A task that a resumed session must not run again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoneTask {
+    /// The command it ran, as journaled (secrets masked).
+    pub command: String,
+    /// Its standard output, as journaled (capped, masked).
+    pub stdout: String,
+}
+
 /// What a resumed session starts from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResumeState {
     /// The run.
     pub run: RunId,
-    /// Tasks not to run again, with the stdout they gave (for captures and conditions).
-    pub done: HashMap<HostTask, String>,
+    /// Tasks not to run again, with what they ran and gave (for captures and conditions).
+    pub done: HashMap<HostTask, DoneTask>,
     /// Attempts made so far per task, so that the new session's attempts number after them.
     pub attempt_base: HashMap<HostTask, u32>,
     /// Tasks whose outcome was unknown, in the order they started.
@@ -138,9 +147,13 @@ pub fn prepare(
             tasks: unknown,
         });
     }
-    let mut last_stdout: BTreeMap<HostTask, String> = BTreeMap::new();
+    let mut last: BTreeMap<HostTask, DoneTask> = BTreeMap::new();
     for e in store.log(run, None, None)? {
-        last_stdout.insert((e.host, e.task), e.stdout);
+        let done = DoneTask {
+            command: e.command,
+            stdout: e.stdout,
+        };
+        last.insert((e.host, e.task), done);
     }
     let mut done = HashMap::new();
     let mut attempt_base = HashMap::new();
@@ -148,7 +161,7 @@ pub fn prepare(
         let key = (s.host.clone(), s.task.clone());
         attempt_base.insert(key.clone(), s.attempts);
         if s.is_done() || (s.is_unknown() && policy == UnknownPolicy::Skip) {
-            let out = last_stdout.get(&key).cloned().unwrap_or_default();
+            let out = last.get(&key).cloned().unwrap_or_default();
             done.insert(key, out);
         }
     }
@@ -243,7 +256,7 @@ mod tests {
             rerun
                 .done
                 .get(&("h1".into(), "a".into()))
-                .map(String::as_str),
+                .map(|d| d.stdout.as_str()),
             Some("a@h1")
         );
         assert_eq!(rerun.attempt_base.get(&("h1".into(), "b".into())), Some(&2));

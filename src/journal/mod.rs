@@ -7,6 +7,12 @@
 //! [`DurableWaiter::wait`] started after a record resolves only once that record is committed
 //! (or fails once the journal has failed: a command that cannot be journaled is not sent).
 
+mod session;
+mod sink;
+
+pub use session::{resume, start, JournalStatus, Session, SessionConfig, SessionError};
+pub use sink::{JournalSink, JournaledRunner, ReplayRunner};
+
 use crate::audit::{AuditEntry, AuditLog};
 use crate::store::{RunId, RunStore, Write};
 use chrono::{DateTime, Utc};
@@ -145,6 +151,10 @@ impl Journal {
     /// The failure that stopped the journal, if any.
     pub fn failure(&self) -> Option<JournalError> {
         self.shared.failure()
+    }
+
+    fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
     }
 
     /// Commits everything recorded, stops the thread, and reports any failure.

@@ -13,6 +13,7 @@ mod error;
 mod ini;
 mod json;
 mod pattern;
+pub mod program;
 mod ssh_args;
 mod yaml;
 

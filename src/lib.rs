@@ -18,6 +18,7 @@ pub mod program;
 pub mod resume;
 pub mod secret;
 pub mod span;
+pub mod stdlib;
 pub mod store;
 pub mod syntax;
 #[cfg(feature = "testing")]

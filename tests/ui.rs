@@ -74,6 +74,25 @@ fn run_ui(name: &str) {
     }
     let want = markers(&text);
     assert!(!want.is_empty(), "{name}: no `#~ CODE` marker");
+    // Markers in the other files of the program (an Ansible inventory, say) count too.
+    let (mut want_other, mut got_other) = (BTreeSet::new(), BTreeSet::new());
+    for (_, f) in sources.files() {
+        let in_ui = f.path.as_deref().is_some_and(|p| p.starts_with(ui_dir()));
+        if f.name == display || !in_ui {
+            continue;
+        }
+        for (line, code) in markers(&f.text) {
+            want_other.insert((f.name.clone(), line, code));
+        }
+        for d in json["diagnostics"].as_array().into_iter().flatten() {
+            if d["file"] == f.name.as_str() {
+                let line = d["line"].as_u64().unwrap_or(0) as usize;
+                let code = d["code"].as_str().unwrap_or("").to_owned();
+                got_other.insert((f.name.clone(), line, code));
+            }
+        }
+    }
+    assert_eq!(want_other, got_other, "{name}: markers in other files");
     let missing: Vec<_> = want.difference(&got).collect();
     let extra: Vec<_> = got.difference(&want).collect();
     assert!(
@@ -139,6 +158,8 @@ ui_tests! {
     w0001_group_limit_above_max,
     w0002_task_targets_no_host,
     w0003_capture_never_read,
+    e0032_invalid_inventory,
+    w0004_inventory_entry_ignored,
     several_syntax_errors,
     window_spec_points_inside_string,
 }
@@ -163,6 +184,16 @@ fn every_ui_file_is_listed_and_every_code_has_one() {
     for f in &files {
         let text = std::fs::read_to_string(ui_dir().join(format!("{f}.sflow"))).unwrap_or_default();
         codes.extend(markers(&text).into_iter().map(|(_, c)| c));
+    }
+    // Inventories beside the UI files carry the markers of inventory diagnostics.
+    for e in std::fs::read_dir(ui_dir()).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.extension()
+            .is_some_and(|x| x == "ini" || x == "yaml" || x == "json")
+        {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            codes.extend(markers(&text).into_iter().map(|(_, c)| c));
+        }
     }
     for c in Code::ALL {
         assert!(

@@ -87,7 +87,7 @@ pub(super) fn read(text: &str, b: &mut Builder<'_>) {
                         continue;
                     }
                     let var = Var {
-                        value: unquote(v.trim()),
+                        value: unquote(strip_comment(v).trim()),
                         span: Some(span),
                     };
                     b.group_var(g, key, var);
@@ -245,6 +245,22 @@ fn split_tokens(line: &str) -> Result<Vec<(String, Range<usize>)>, String> {
     Ok(out)
 }
 
+/// A vars-section value without a trailing ` # comment` (outside quotes).
+fn strip_comment(v: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut prev_space = false;
+    for (i, c) in v.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#' | ';') if prev_space => return &v[..i],
+            _ => {}
+        }
+        prev_space = c.is_whitespace();
+    }
+    v
+}
+
 /// A vars-section value: Ansible reads it as a Python literal, so one layer of matching
 /// quotes is removed; anything else is kept as written.
 fn unquote(v: &str) -> String {
@@ -268,5 +284,13 @@ mod tests {
         assert_eq!(words, vec!["web1", "a=1", "b=x y", "c=p q"]);
         assert_eq!(&line[t[2].1.clone()], r#"b="x y""#);
         assert!(split_tokens("web1 a='x").is_err());
+    }
+
+    #[test]
+    fn vars_values_lose_trailing_comments_only() {
+        use super::strip_comment;
+        assert_eq!(strip_comment("ssh  # the port"), "ssh  ");
+        assert_eq!(strip_comment("a#b"), "a#b");
+        assert_eq!(strip_comment("'x # y' ; z"), "'x # y' ");
     }
 }

@@ -61,6 +61,27 @@ const samples = fs
   .filter((f) => f.endsWith('.sflow') && f !== 'invalid.sflow')
   .map((f) => path.join(__dirname, f));
 
+// The repository's own .sflow files (stdlib modules, examples) must highlight cleanly too.
+const repo = path.join(root, '..', '..');
+const repoFiles = ['stdlib', 'examples']
+  .map((dir) => path.join(repo, dir))
+  .filter((dir) => fs.existsSync(dir))
+  .flatMap((dir) =>
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.sflow'))
+      .map((f) => path.join(dir, f)),
+  );
+
+for (const file of repoFiles) {
+  test(`${path.relative(repo, file)} has no invalid token and closes every rule`, async () => {
+    const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/);
+    const { invalid, depth } = await tokenise(lines);
+    assert.deepStrictEqual(invalid, []);
+    assert.strictEqual(depth, 1, 'a begin/end rule is still open at the end of the file');
+  });
+}
+
 test('there are samples for the five example workflows', () => {
   const names = samples.map((f) => path.basename(f, '.sflow'));
   for (const example of [

@@ -198,3 +198,27 @@ fn missing_inventory() {
         "E0008:1 workflow `w` has tasks but no inventory",
     );
 }
+
+#[test]
+fn no_prefix_or_line_deletion_of_the_examples_panics() {
+    // Cheap robustness net (the mutation property test lives elsewhere): every prefix at a
+    // line boundary, and every single-line deletion, of the workflow part must check
+    // without panicking.
+    let inv = include_str!("../../examples/inventory.sflow");
+    for ex in [
+        include_str!("../../examples/os_patching.sflow"),
+        include_str!("../../examples/web_triage.sflow"),
+    ] {
+        let src = format!("{inv}\n{}", ex.replace("inventory \"inventory.sflow\"", ""));
+        let lines: Vec<&str> = src.lines().collect();
+        let start = inv.lines().count();
+        for i in start..lines.len() {
+            if ex.contains("web_triage") {
+                let _ = run(&lines[..i].join("\n"));
+            }
+            let mut deleted = lines.clone();
+            deleted.remove(i);
+            let _ = run(&deleted.join("\n"));
+        }
+    }
+}

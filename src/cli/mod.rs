@@ -3,10 +3,14 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod audit;
 pub mod check;
 pub mod explain;
 pub mod inventory;
+pub mod journal;
 pub mod lsp;
+pub mod plan;
+pub mod windows;
 use std::process::ExitCode;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -40,6 +44,18 @@ pub enum Command {
     Inventory(inventory::InventoryArgs),
     /// Run the language server on stdio (for editors).
     Lsp(lsp::LspArgs),
+    /// Check the audit log
+    Audit(audit::AuditArgs),
+    /// List recorded runs
+    Runs(journal::RunsArgs),
+    /// Show one run's report
+    Show(journal::ShowArgs),
+    /// Show the commands of a run and their outputs
+    Log(journal::LogArgs),
+    /// Show the execution plan: waves, windows, tasks per host, limits and a forecast.
+    Plan(plan::PlanArgs),
+    /// List the occurrences of a workflow's windows over the coming days.
+    Windows(windows::WindowsArgs),
 }
 
 /// Entry point of the binary.
@@ -60,5 +76,11 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Inventory(args) => inventory::run(&args),
         Command::Lsp(args) => lsp::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Runs(args) => journal::runs(&args),
+        Command::Show(args) => journal::show(&args),
+        Command::Log(args) => journal::log(&args),
+        Command::Plan(args) => plan::run(args),
+        Command::Windows(args) => windows::run(args),
     }
 }

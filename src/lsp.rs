@@ -139,6 +139,19 @@ impl Server<'_> {
                     }
                 }
             }
+            lsp::notification::DidChangeWatchedFiles::METHOD => {
+                // An inventory or imported file changed on disk: check every open document again.
+                let open: Vec<(String, String)> = self
+                    .docs
+                    .iter()
+                    .map(|(uri, d)| (uri.clone(), d.analysis.text.clone()))
+                    .collect();
+                for (uri, text) in open {
+                    if let Ok(uri) = uri.parse::<lsp::Uri>() {
+                        self.update(&uri, text);
+                    }
+                }
+            }
             lsp::notification::DidCloseTextDocument::METHOD => {
                 if let Ok(p) = serde_json::from_value::<lsp::DidCloseTextDocumentParams>(n.params) {
                     if let Some(doc) = self.docs.remove(p.text_document.uri.as_str()) {

@@ -303,6 +303,18 @@ fn diagnostics_in_an_inventory_file_are_published_for_it() {
         .map(|d| d["code"].clone())
         .collect();
     assert_eq!(in_main, vec![json!("E0008")]);
+
+    // The inventory is fixed on disk: the editor's file watcher tells the server, which
+    // checks again and clears both files.
+    if let Err(e) = std::fs::write(p.path().join("hosts.ini"), "[web]\nw1 dc=fra1\n") {
+        panic!("{e}");
+    }
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": ini, "type": 2 }] }),
+    );
+    assert_eq!(c.diagnostics(&uri), Vec::<Value>::new());
+    assert_eq!(c.diagnostics(&ini), Vec::<Value>::new());
     c.shutdown();
 }
 

@@ -351,6 +351,7 @@ impl WfChecker<'_> {
         }
         for per in &pa.per {
             if let Some(n) = v::positive(&per.limit, self.diags) {
+                self.limit_warning(n, &per.limit, out.max_servers, &attrs);
                 out.per_attr.push((per.attr.name.clone(), n));
             }
         }
@@ -371,7 +372,7 @@ impl WfChecker<'_> {
         let mut d = Diagnostic::new(
             Code::W0001,
             at.span,
-            format!("per-group limit {n} is above `max_servers` ({max})"),
+            format!("limit {n} is above `max_servers` ({max})"),
         )
         .with_label("can never be reached")
         .with_help(format!("lower it to {max} or less"));

@@ -187,7 +187,10 @@ fn templates_expand() {
 #[test]
 fn parallel_warning_and_unread_capture() {
     let src = format!("{INV}workflow w {{\n  parallel {{ max_servers = 2  per_group = 5 }}\n  task a on web {{ run = \"x\"  capture = out }}\n}}\n");
-    check(&src, "W0001:10 per-group limit 5 is above `max_servers` (2)\nW0003:11 capture `out` is never read");
+    check(
+        &src,
+        "W0001:10 limit 5 is above `max_servers` (2)\nW0003:11 capture `out` is never read",
+    );
 }
 
 #[test]

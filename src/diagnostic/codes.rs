@@ -284,8 +284,9 @@ reader's own code (`inventory::syntax`, ...).
     [web]
     web[01:0x].example.com      # bad range";
 
-    W0001 = Warning, "per-group limit above max_servers",
-"A `parallel` per-group limit is higher than `max_servers`, so it can never be reached.
+    W0001 = Warning, "limit above max_servers",
+"A `parallel` per-group limit (or a `per ATTR` limit) is higher than `max_servers`, so it can
+never be reached.
 
     parallel { max_servers = 5  per_group = 10 }";
 

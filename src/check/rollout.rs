@@ -220,19 +220,37 @@ impl WfChecker<'_> {
         let from = self.opts.now;
         let until = from + chrono::TimeDelta::days(FIT_HORIZON_DAYS);
         let mut longest: HashMap<Vec<usize>, Option<Duration>> = HashMap::new();
+        // The set of windows covering each host, computed once (hosts × windows), so that the
+        // per-task loop below is linear in the task's hosts.
+        let mut combos: Vec<Vec<usize>> = Vec::new();
+        let mut combo_ids: HashMap<Vec<usize>, usize> = HashMap::new();
+        let mut host_combo: Vec<usize> = vec![usize::MAX; self.inv.hosts.len()];
+        let mut per_host: Vec<Vec<usize>> = vec![Vec::new(); self.inv.hosts.len()];
+        for (j, w) in windows.iter().enumerate() {
+            for h in w.hosts.iter() {
+                if let Some(v) = per_host.get_mut(h.0 as usize) {
+                    v.push(j);
+                }
+            }
+        }
+        for (h, combo) in per_host.into_iter().enumerate() {
+            let next = combos.len();
+            let id = *combo_ids.entry(combo.clone()).or_insert(next);
+            if id == next {
+                combos.push(combo);
+            }
+            host_combo[h] = id;
+        }
         for i in 0..self.tasks.len() {
             let need = self.tasks[i].estimate.max(settings.cutoff);
-            let mut by_combo: BTreeMap<Vec<usize>, HostId> = BTreeMap::new();
+            let mut by_combo: BTreeMap<usize, HostId> = BTreeMap::new();
             for h in self.tasks[i].hosts.iter() {
-                let combo: Vec<usize> = windows
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, w)| w.hosts.contains(h))
-                    .map(|(j, _)| j)
-                    .collect();
-                by_combo.entry(combo).or_insert(h);
+                if let Some(&c) = host_combo.get(h.0 as usize) {
+                    by_combo.entry(c).or_insert(h);
+                }
             }
-            for (combo, h) in by_combo {
+            for (c, h) in by_combo {
+                let combo = combos[c].clone();
                 if combo.is_empty() {
                     continue;
                 }

@@ -9,11 +9,12 @@
 //! variable is kept as a free string attribute.
 
 mod build;
+#[cfg(test)]
+mod checker_tests;
 mod error;
 mod ini;
 mod json;
 mod pattern;
-pub mod program;
 mod ssh_args;
 mod yaml;
 

@@ -106,6 +106,22 @@ fn dir_of(sources: &SourceMap, id: FileId) -> PathBuf {
         .unwrap_or_default()
 }
 
+/// The display name of `rel` named from the file `from`: relative to that file's display
+/// name, so that messages show paths the way the user wrote them (never the machine's
+/// absolute path unless the user gave one).
+fn display_join(sources: &SourceMap, from: FileId, rel: &str) -> String {
+    let base = Path::new(&sources.get(from).name)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    base.join(rel)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect::<PathBuf>()
+        .display()
+        .to_string()
+}
+
 fn parse(sources: &SourceMap, id: FileId, diags: &mut Vec<Diagnostic>) -> ast::File {
     let (file, d) = crate::syntax::parse(id, &sources.get(id).text);
     diags.extend(d);
@@ -125,13 +141,8 @@ fn read_file(
     if let Some(id) = sources.find_path(path) {
         return Some(id);
     }
-    // Shown relative to the working directory, like the file named on the command line.
-    let display = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
-        .unwrap_or_else(|| path.display().to_string());
     match fs.read(path) {
-        Ok(text) => Some(sources.add(SourceFile::new(display, Some(path.to_path_buf()), text))),
+        Ok(text) => Some(sources.add(SourceFile::new(shown, Some(path.to_path_buf()), text))),
         Err(e) => {
             diags.push(
                 Diagnostic::new(Code::E0007, at, format!("cannot read {what} `{shown}`"))
@@ -236,7 +247,15 @@ fn import(
     if !seen.insert(path.display().to_string()) {
         return;
     }
-    if let Some(id) = read_file(sources, fs, &path, &name, imp.path.span, "import", diags) {
+    if let Some(id) = read_file(
+        sources,
+        fs,
+        &path,
+        &display_join(sources, from, &name),
+        imp.path.span,
+        "import",
+        diags,
+    ) {
         let f = parse(sources, id, diags);
         queue.push((id, f));
     }
@@ -261,8 +280,8 @@ fn inventory(
             "inventory",
             diags,
         ) {
-            Some(id) => inventory_file(sources, id, at, diags),
-            None => InventoryInput::Missing,
+            Some(id) => inventory_any(sources, id, at, diags),
+            None => InventoryInput::Broken,
         };
     }
     let decls: Vec<&InventoryDecl> = file
@@ -297,12 +316,13 @@ fn inventory(
                     )
                     .with_label("must be a constant"),
                 );
-                return InventoryInput::Missing;
+                return InventoryInput::Broken;
             };
             let full = dir_of(sources, main).join(&name);
-            match read_file(sources, fs, &full, &name, path.span, "inventory", diags) {
-                Some(id) => inventory_file(sources, id, *span, diags),
-                None => InventoryInput::Missing,
+            let shown = display_join(sources, main, &name);
+            match read_file(sources, fs, &full, &shown, path.span, "inventory", diags) {
+                Some(id) => inventory_any(sources, id, *span, diags),
+                None => InventoryInput::Broken,
             }
         }
         Some(InventoryDecl::Command { command, .. }) => {
@@ -315,16 +335,14 @@ fn inventory(
                     )
                     .with_label("must be a constant"),
                 );
-                return InventoryInput::Missing;
+                return InventoryInput::Broken;
             };
             match fs.run(&cmd, &dir_of(sources, main)) {
                 Ok(output) => {
+                    // Named without an extension, the output is read as `--list` JSON.
                     let id =
                         sources.add(SourceFile::new(format!("command({cmd:?})"), None, output));
-                    let f = sources.get(id);
-                    let format = crate::inventory_ansible::Format::Json;
-                    crate::inventory_ansible::program::load(&f.name, &f.text, format, id, diags)
-                        .map_or(InventoryInput::Missing, InventoryInput::Resolved)
+                    inventory_any(sources, id, command.span, diags)
                 }
                 Err(e) => {
                     diags.push(
@@ -332,34 +350,65 @@ fn inventory(
                             .with_label(e.to_string())
                             .with_help("the command must print Ansible's `--list` JSON and exit 0"),
                     );
-                    InventoryInput::Missing
+                    InventoryInput::Broken
                 }
             }
         }
     }
 }
 
-/// An Ansible inventory file (INI, YAML or `--list` JSON) already in `sources`.
-fn ansible_file(sources: &SourceMap, id: FileId, diags: &mut Vec<Diagnostic>) -> InventoryInput {
-    use crate::inventory_ansible::{program, Format};
+/// The inventory of a file: a `.sflow` file's `inventory { ... }` block, or an Ansible
+/// inventory (INI, YAML, or `--list` JSON; chosen by extension, else by content) read by
+/// [`crate::inventory_ansible`].
+fn inventory_any(
+    sources: &SourceMap,
+    id: FileId,
+    at: Span,
+    diags: &mut Vec<Diagnostic>,
+) -> InventoryInput {
     let f = sources.get(id);
-    let format = Format::from_path(&f.name).unwrap_or_else(|| Format::sniff(&f.text));
-    program::load(&f.name, &f.text, format, id, diags)
-        .map_or(InventoryInput::Missing, InventoryInput::Resolved)
+    if f.name.ends_with(".sflow") {
+        return inventory_file(sources, id, at, diags);
+    }
+    match crate::inventory_ansible::parse_file(&f.name, &f.text) {
+        Ok(inv) => {
+            for w in &inv.warnings {
+                diags.push(
+                    Diagnostic::new(
+                        Code::W0004,
+                        Span::new(id, w.range.start, w.range.end),
+                        w.kind.to_string(),
+                    )
+                    .with_label(w.kind.code())
+                    .with_help_opt(w.kind.help().map(str::to_owned)),
+                );
+            }
+            InventoryInput::Resolved(crate::inventory::from_ansible(&inv, id, diags))
+        }
+        Err(errors) => {
+            for e in errors {
+                diags.push(
+                    Diagnostic::new(
+                        Code::E0032,
+                        Span::new(id, e.range.start, e.range.end),
+                        e.kind.to_string(),
+                    )
+                    .with_label(e.kind.code())
+                    .with_help_opt(e.kind.help().map(str::to_owned)),
+                );
+            }
+            InventoryInput::Broken
+        }
+    }
 }
 
-/// The inventory of an inventory file: the block of a `.sflow` file, else an Ansible
-/// inventory.
+/// The inventory block of a `.sflow` inventory file.
 fn inventory_file(
     sources: &SourceMap,
     id: FileId,
     at: Span,
     diags: &mut Vec<Diagnostic>,
 ) -> InventoryInput {
-    let is_sflow = sources.get(id).name.ends_with(".sflow");
-    if !is_sflow {
-        return ansible_file(sources, id, diags);
-    }
     let f = parse(sources, id, diags);
     let block = f.items.into_iter().find_map(|i| match i {
         Item::Inventory(InventoryDecl::Inline(b)) => Some(b),
@@ -379,7 +428,7 @@ fn inventory_file(
                 )
                 .with_label("named as the inventory here"),
             );
-            InventoryInput::Missing
+            InventoryInput::Broken
         }
     }
 }

@@ -22,7 +22,8 @@ pub enum Format {
 /// Arguments of `sflow check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// The `.sflow` files to check (each is its own program, with its imports and inventory).
+    /// The `.sflow` files to check (each is its own program, with its imports and inventory);
+    /// a directory stands for the `.sflow` files directly in it.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Inventory file replacing the one the files declare.
@@ -56,9 +57,20 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         workflow: args.workflow.clone(),
         now: chrono::Utc::now(),
     };
+    let files = match expand(&args.files) {
+        Ok(f) => f,
+        Err((dir, e)) => {
+            eprintln!(
+                "error: cannot read directory `{}`: {}",
+                dir.display(),
+                e.to_string().to_lowercase()
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let mut sources = SourceMap::new();
     let mut diags = Vec::new();
-    for f in &args.files {
+    for f in &files {
         match check::check_file(&mut sources, f, &Disk, &opts) {
             Ok(out) => diags.extend(out.diagnostics),
             Err(e) => {
@@ -78,7 +90,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         .filter(|d| d.severity() == Severity::Error)
         .count();
     let warnings = diags.len() - errors;
-    let files: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     match args.format {
         Format::Json => {
             let doc = render::to_json(&files, &diags, &sources);
@@ -109,4 +121,24 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::from(exit::OK)
     }
+}
+
+/// Replaces each directory by the `.sflow` files directly in it, sorted by name.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, (PathBuf, std::io::Error)> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(|e| (p.clone(), e))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "sflow"))
+            .collect();
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
 }

@@ -288,8 +288,9 @@ own child, or a connection variable sflow cannot use. The error points into the 
 A failing `inventory command(\"...\")` is reported here too, with its exit status and the end
 of its error output.";
 
-    W0001 = Warning, "per-group limit above max_servers",
-"A `parallel` per-group limit is higher than `max_servers`, so it can never be reached.
+    W0001 = Warning, "limit above max_servers",
+"A `parallel` per-group limit (or a `per ATTR` limit) is higher than `max_servers`, so it can
+never be reached.
 
     parallel { max_servers = 5  per_group = 10 }";
 

@@ -82,6 +82,7 @@ fn read_file(
     sources: &mut SourceMap,
     fs: &dyn FileSystem,
     path: &Path,
+    shown: &str,
     at: Span,
     what: &str,
     diags: &mut Vec<Diagnostic>,
@@ -97,13 +98,9 @@ fn read_file(
         ))),
         Err(e) => {
             diags.push(
-                Diagnostic::new(
-                    Code::E0007,
-                    at,
-                    format!("cannot read {what} `{}`", path.display()),
-                )
-                .with_label(e.to_string().to_lowercase())
-                .with_help("paths are relative to the file that names them"),
+                Diagnostic::new(Code::E0007, at, format!("cannot read {what} `{shown}`"))
+                    .with_label(e.to_string().to_lowercase())
+                    .with_help("paths are relative to the file that names them"),
             );
             None
         }
@@ -203,7 +200,7 @@ fn import(
     if !seen.insert(path.display().to_string()) {
         return;
     }
-    if let Some(id) = read_file(sources, fs, &path, imp.path.span, "import", diags) {
+    if let Some(id) = read_file(sources, fs, &path, &name, imp.path.span, "import", diags) {
         let f = parse(sources, id, diags);
         queue.push((id, f));
     }
@@ -219,7 +216,15 @@ fn inventory(
 ) -> InventoryInput {
     if let Some(path) = &opts.inventory {
         let at = Span::new(main, 0, 0);
-        return match read_file(sources, fs, path, at, "inventory", diags) {
+        return match read_file(
+            sources,
+            fs,
+            path,
+            &path.display().to_string(),
+            at,
+            "inventory",
+            diags,
+        ) {
             Some(id) => inventory_file(sources, id, at, diags),
             None => InventoryInput::Missing,
         };
@@ -268,7 +273,7 @@ fn inventory(
                 );
                 return InventoryInput::Missing;
             }
-            match read_file(sources, fs, &full, path.span, "inventory", diags) {
+            match read_file(sources, fs, &full, &name, path.span, "inventory", diags) {
                 Some(id) => inventory_file(sources, id, *span, diags),
                 None => InventoryInput::Missing,
             }

@@ -1,0 +1,493 @@
+//! The SSH transport against the in-process fleet: every fault gives its documented per-host
+//! error within bounded time; pooling, jump hosts, stdin/env/sudo and caps work.
+
+use std::time::{Duration, Instant};
+
+use sflow::testing::{Exit, Fault, Fleet, Reply, Script};
+use sflow::transport::error::Phase;
+use sflow::transport::known_hosts::HostKeyPolicy;
+use sflow::transport::ssh::{KeepalivePolicy, RetryPolicy, SshOptions, SshTransport, Timeouts};
+use sflow::transport::{
+    ErrorKind, ExitStatus, RemoteCommand, Secret, Sudo, Transport, TransportError,
+};
+
+/// Every test must finish well inside this.
+const BOUND: Duration = Duration::from_secs(10);
+
+fn fast(mut o: SshOptions) -> SshOptions {
+    o.timeouts = Timeouts {
+        connect: Duration::from_millis(800),
+        handshake: Duration::from_millis(800),
+        auth: Duration::from_millis(800),
+        channel: Duration::from_millis(800),
+    };
+    o.retry = RetryPolicy {
+        attempts: 2,
+        base: Duration::from_millis(20),
+        max: Duration::from_millis(50),
+    };
+    o
+}
+
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    let start = Instant::now();
+    let r = tokio::time::timeout(BOUND, f)
+        .await
+        .expect("stalled past the bound");
+    assert!(start.elapsed() < BOUND);
+    r
+}
+
+fn echo_script() -> Script {
+    Script::new()
+        .on("uptime", Reply::ok("up 3 days\n"))
+        .on("fail", Reply::fail(3, "boom\n"))
+        .on("sig", Reply::signal("KILL"))
+        .on_prefix("sleep", Reply::ok("late\n").delay(Duration::from_secs(30)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_exit_codes_stderr_signal_and_pool_reuse() {
+    let fleet = Fleet::builder()
+        .hosts(3)
+        .script(echo_script())
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let h = fleet.host_spec(1);
+    let out = bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "up 3 days\n");
+    assert_eq!(out.exit, ExitStatus::Code(0));
+    assert!(!out.timings.reused);
+    let fail = bounded(ssh.run(&h, &RemoteCommand::new("fail")))
+        .await
+        .unwrap();
+    assert_eq!(fail.exit, ExitStatus::Code(3));
+    assert_eq!(fail.stderr.text(), "boom\n");
+    assert!(fail.timings.reused);
+    let sig = bounded(ssh.run(&h, &RemoteCommand::new("sig")))
+        .await
+        .unwrap();
+    assert_eq!(sig.exit, ExitStatus::Signal("KILL".into()));
+    let missing = bounded(ssh.run(&h, &RemoteCommand::new("nope")))
+        .await
+        .unwrap();
+    assert_eq!(missing.exit, ExitStatus::Code(127));
+    // One connection for four commands.
+    assert_eq!(fleet.connections(1), 1);
+    assert_eq!(fleet.commands_on(1).len(), 4);
+    assert!(fleet.commands_on(0).is_empty());
+    ssh.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_env_and_sudo_password_reach_the_host_not_the_command_line() {
+    let fleet = Fleet::builder()
+        .respond(|r| Reply::ok(r.stdin.clone()))
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let cmd = RemoteCommand::new("cat")
+        .stdin("payload")
+        .env("COLOR", "blue")
+        .sudo(Sudo {
+            user: None,
+            password: Some(Secret::from("pw123")),
+        });
+    let out = bounded(ssh.run(&fleet.host_spec(0), &cmd)).await.unwrap();
+    let got = &fleet.commands_on(0)[0];
+    assert_eq!(got.command, "sudo -S -p '' -- sh -c cat");
+    assert_eq!(got.stdin, b"pw123\npayload");
+    assert_eq!(got.env, vec![("COLOR".to_string(), "blue".to_string())]);
+    assert_eq!(got.user, "sflow");
+    // The echoed password is scrubbed from captured output.
+    assert_eq!(out.stdout.text(), "***\npayload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_hosts_in_parallel_one_connection_each() {
+    let fleet = Fleet::builder()
+        .hosts(20)
+        .respond(|r| Reply::ok(format!("{}:{}\n", r.host, r.command)))
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let runs = fleet.host_specs().into_iter().map(|h| {
+        let ssh = ssh.clone();
+        async move {
+            let a = ssh.run(&h, &RemoteCommand::new("a")).await?;
+            let b = ssh.run(&h, &RemoteCommand::new("b")).await?;
+            Ok::<_, TransportError>((h.name, a.stdout.text(), b.stdout.text()))
+        }
+    });
+    let results = bounded(futures_join_all(runs)).await;
+    for (i, r) in results.into_iter().enumerate() {
+        let (name, a, b) = r.unwrap();
+        assert_eq!(a, format!("{name}:a\n"));
+        assert_eq!(b, format!("{name}:b\n"));
+        assert_eq!(fleet.connections(i), 1);
+    }
+    assert_eq!(ssh.open_connections(), 20);
+}
+
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_host_is_unreachable_after_retries_with_last_cause() {
+    let fleet = Fleet::builder()
+        .hosts(2)
+        .fault(0, Fault::Refuse)
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unreachable);
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("host-000: unreachable after 2 attempt(s)"),
+        "{msg}"
+    );
+    assert!(msg.contains("refused"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaky_connects_are_retried_with_backoff() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .fault(0, Fault::DropFirstConnections(2))
+        .start()
+        .await
+        .unwrap();
+    let mut o = fast(fleet.ssh_options());
+    o.retry.attempts = 3;
+    let ssh = SshTransport::new(o).unwrap();
+    let out = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "up 3 days\n");
+    assert_eq!(fleet.connections(0), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_rejected_names_user_and_key() {
+    let fleet = Fleet::builder()
+        .fault(0, Fault::RejectAuth)
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AuthRejected);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`sflow`") && msg.contains("client_ed25519"),
+        "{msg}"
+    );
+    // Not retried: a policy failure.
+    assert_eq!(fleet.connections(0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_host_key_is_refused_even_under_accept_new() {
+    let fleet = Fleet::builder()
+        .hosts(2)
+        .fault(1, Fault::WrongHostKey)
+        .start()
+        .await
+        .unwrap();
+    let mut o = fast(fleet.ssh_options());
+    o.host_key_policy = HostKeyPolicy::AcceptNew;
+    let ssh = SshTransport::new(o).unwrap();
+    let err = bounded(ssh.run(&fleet.host_spec(1), &RemoteCommand::new("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostKeyChanged);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("host-001") && msg.contains("ssh-ed25519 SHA256:"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&fleet.hosts()[1].fingerprint),
+        "shows the recorded key: {msg}"
+    );
+    assert!(fleet.commands_on(1).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_host_key_strict_refuses_accept_new_records() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kh = dir.path().join("known_hosts");
+    let mut o = fast(fleet.ssh_options());
+    o.known_hosts_files = vec![kh.clone()];
+    let strict = SshTransport::new(o.clone()).unwrap();
+    let err = bounded(strict.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostKeyUnknown);
+    assert!(
+        err.to_string().contains(&fleet.hosts()[0].fingerprint),
+        "{err}"
+    );
+
+    o.host_key_policy = HostKeyPolicy::AcceptNew;
+    o.known_hosts_write = Some(kh.clone());
+    let accept = SshTransport::new(o.clone()).unwrap();
+    bounded(accept.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    let recorded = std::fs::read_to_string(&kh).unwrap();
+    assert!(recorded.contains(&fleet.hosts()[0].host_key), "{recorded}");
+    // A later strict run trusts the recorded key.
+    o.host_key_policy = HostKeyPolicy::Strict;
+    let again = SshTransport::new(o).unwrap();
+    bounded(again.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hangs_before_and_during_auth_hit_their_timeouts() {
+    let fleet = Fleet::builder()
+        .hosts(2)
+        .fault(0, Fault::HangOnConnect)
+        .fault(1, Fault::HangBeforeAuth)
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (h0, h1, cmd) = (
+        fleet.host_spec(0),
+        fleet.host_spec(1),
+        RemoteCommand::new("x"),
+    );
+    let start = Instant::now();
+    let (a, b) = tokio::join!(ssh.run(&h0, &cmd), ssh.run(&h1, &cmd));
+    // 2 attempts × 800 ms + backoff, both hosts in parallel.
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    let a = a.unwrap_err();
+    assert_eq!(a.kind(), ErrorKind::Unreachable);
+    assert!(a.to_string().contains("handshake timed out"), "{a}");
+    let b = b.unwrap_err();
+    assert_eq!(b.kind(), ErrorKind::Unreachable);
+    assert!(b.to_string().contains("authentication timed out"), "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hang_after_auth_times_out_the_channel_and_keepalives_declare_it_dead() {
+    let fleet = Fleet::builder()
+        .fault(0, Fault::HangAfterAuth)
+        .start()
+        .await
+        .unwrap();
+    let mut o = fast(fleet.ssh_options());
+    o.keepalive = KeepalivePolicy {
+        interval: Duration::from_secs(1),
+        max_misses: 2,
+    };
+    let ssh = SshTransport::new(o).unwrap();
+    let h = fleet.host_spec(0);
+    let err = bounded(ssh.run(&h, &RemoteCommand::new("x")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Timeout {
+                phase: Phase::ChannelOpen,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The pooled connection is declared dead after two missed keepalives (about 3 s).
+    let start = Instant::now();
+    while ssh.open_connections() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "keepalive never declared it dead"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timeout_stops_and_reports() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let h = fleet.host_spec(0);
+    let start = Instant::now();
+    let err = bounded(ssh.run(
+        &h,
+        &RemoteCommand::new("sleep 30").timeout(Duration::from_millis(300)),
+    ))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Timeout {
+                phase: Phase::Command,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+    // The connection stays usable.
+    let out = bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "up 3 days\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_mid_command_is_connection_lost_and_next_command_reconnects() {
+    let fleet = Fleet::builder()
+        .respond(|_| Reply::ok(vec![b'a'; 1000]))
+        .fault(0, Fault::DropMidCommand)
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let h = fleet.host_spec(0);
+    let err = bounded(ssh.run(&h, &RemoteCommand::new("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionLost, "{err}");
+    fleet.set_fault(0, Fault::None);
+    let out = bounded(ssh.run(&h, &RemoteCommand::new("x")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.bytes.len(), 1000);
+    assert_eq!(fleet.connections(0), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_output_is_complete_and_huge_output_is_capped() {
+    let fleet = Fleet::builder()
+        .hosts(2)
+        .respond(|_| Reply::ok("abcdefghij"))
+        .fault(
+            0,
+            Fault::Trickle {
+                chunk: 2,
+                every: Duration::from_millis(30),
+            },
+        )
+        .fault(1, Fault::HugeOutput(100 * 1024 * 1024))
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let slow = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("x")))
+        .await
+        .unwrap();
+    assert_eq!(slow.stdout.text(), "abcdefghij");
+    assert!(slow.timings.exec >= Duration::from_millis(120));
+    let huge = bounded(ssh.run(&fleet.host_spec(1), &RemoteCommand::new("x")))
+        .await
+        .unwrap();
+    assert_eq!(
+        huge.stdout.bytes.len(),
+        sflow::transport::DEFAULT_OUTPUT_CAP
+    );
+    assert!(huge.stdout.truncated);
+    assert_eq!(huge.stdout.total, 100 * 1024 * 1024);
+    assert_eq!(huge.exit, ExitStatus::Code(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_by_signal_fault() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .fault(0, Fault::ExitSignal("TERM".into()))
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let out = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    assert_eq!(out.exit, ExitStatus::Signal("TERM".into()));
+    assert_eq!(out.stdout.text(), "up 3 days\n");
+    assert_eq!(Reply::signal("KILL").exit, Exit::Signal("KILL".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jump_hosts_share_one_bastion_connection() {
+    let fleet = Fleet::builder()
+        .hosts(4)
+        .respond(|r| Reply::ok(format!("{}\n", r.host)))
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let bastion = fleet.host_spec(0);
+    for i in 1..4 {
+        let h = fleet.host_spec(i).jump(bastion.clone());
+        let out = bounded(ssh.run(&h, &RemoteCommand::new("hostname")))
+            .await
+            .unwrap();
+        assert_eq!(out.stdout.text(), format!("host-00{i}\n"));
+        let again = bounded(ssh.run(&h, &RemoteCommand::new("hostname")))
+            .await
+            .unwrap();
+        assert!(again.timings.reused);
+    }
+    assert_eq!(
+        fleet.connections(0),
+        1,
+        "one bastion connection for all hosts behind it"
+    );
+    assert!(fleet.commands_on(0).is_empty());
+    // A target behind an unreachable bastion names the bastion in the cause.
+    let dead = Fleet::builder()
+        .fault(0, Fault::Refuse)
+        .start()
+        .await
+        .unwrap();
+    let h = fleet.host_spec(1).jump(dead.host_spec(0));
+    let err = bounded(ssh.run(&h, &RemoteCommand::new("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unreachable);
+    assert!(err.to_string().contains("via host-000"), "{err}");
+    ssh.close().await;
+    assert_eq!(ssh.open_connections(), 0);
+}

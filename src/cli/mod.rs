@@ -9,6 +9,7 @@ pub mod explain;
 pub mod inventory;
 pub mod journal;
 pub mod lsp;
+pub mod journal;
 pub mod plan;
 pub mod windows;
 use std::process::ExitCode;

@@ -291,8 +291,20 @@ impl<'a> Lowering<'a> {
         let mut routes: Vec<Route> = Vec::new();
         let mut route_ids: HashMap<Route, u32> = HashMap::new();
         let mut host_route: HashMap<HostId, u32> = HashMap::new();
+        // Whether a dependency is a barrier depends on the two tasks only, not on the host.
+        let barrier: Vec<Vec<TaskId>> = wf
+            .tasks
+            .iter()
+            .map(|t| {
+                t.deps
+                    .iter()
+                    .copied()
+                    .filter(|d| !wf.task(*d).hosts.iter().any(|h| t.hosts.contains(h)))
+                    .collect()
+            })
+            .collect();
         for h in wf.targeted_hosts().iter() {
-            let route = self.route(h);
+            let route = self.route(h, &barrier);
             let next = u32_of(routes.len());
             let id = *route_ids.entry(route.clone()).or_insert_with(|| {
                 routes.push(route);
@@ -502,7 +514,8 @@ impl<'a> Lowering<'a> {
     }
 
     /// The task DAG of host `h`: its tasks in dependency order, then the order written.
-    fn route(&self, h: HostId) -> Route {
+    /// `barrier[t]` lists the dependencies of task `t` that target none of its hosts.
+    fn route(&self, h: HostId, barrier: &[Vec<TaskId>]) -> Route {
         let wf = self.wf;
         let mine: Vec<TaskId> = wf
             .tasks
@@ -517,11 +530,10 @@ impl<'a> Lowering<'a> {
         for (i, t) in mine.iter().enumerate() {
             let task = wf.task(*t);
             for d in &task.deps {
-                let dep = wf.task(*d);
                 if let Some(&j) = pos.get(d) {
                     local_deps[i].push(j);
                     dependents[j].push(i);
-                } else if dep.hosts.intersection(&task.hosts).is_empty() {
+                } else if barrier[t.0 as usize].contains(d) {
                     barriers[i].push(d.0);
                 }
                 // Otherwise the dependency runs on other hosts of this task, not on `h`: it

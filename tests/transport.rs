@@ -517,3 +517,29 @@ async fn transports_dispatch_on_host_kind() {
     );
     both.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connection_dropped_by_the_server_is_replaced_transparently() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let h = fleet.host_spec(0);
+    bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    fleet.drop_connections(0);
+    let out = bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "up 3 days\n");
+    assert!(!out.timings.reused, "a fresh connection was opened");
+    assert_eq!(fleet.connections(0), 2);
+    assert_eq!(
+        fleet.commands_on(0).len(),
+        2,
+        "the command ran exactly once more"
+    );
+}

@@ -336,6 +336,7 @@ impl FleetBuilder {
                 key: served_key,
                 connections: Mutex::new(0),
                 held: Mutex::new(Vec::new()),
+                controls: Mutex::new(Vec::new()),
             });
             if fault == Fault::Refuse {
                 // The port stays bound by nobody: connections are refused.
@@ -455,6 +456,19 @@ impl Fleet {
     /// TCP connections host `i` accepted so far.
     pub fn connections(&self, i: usize) -> u32 {
         self.states[i].connections.lock().map(|c| *c).unwrap_or(0)
+    }
+
+    /// Drops every open SSH connection of host `i` abruptly (as a NAT timeout or a server
+    /// restart would); the host keeps accepting new ones.
+    pub fn drop_connections(&self, i: usize) {
+        let controls = self.states[i]
+            .controls
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        for c in controls.iter().filter_map(std::sync::Weak::upgrade) {
+            c.kill();
+        }
     }
 
     /// Changes host `i`'s fault for new connections and commands (`Refuse` only works at

@@ -31,6 +31,8 @@ pub(super) struct HostState {
     pub connections: Mutex<u32>,
     /// Sockets held open by `HangOnConnect`.
     pub held: Mutex<Vec<TcpStream>>,
+    /// Controls of the SSH connections accepted so far.
+    pub controls: Mutex<Vec<std::sync::Weak<Control>>>,
 }
 
 impl HostState {
@@ -82,6 +84,10 @@ pub(super) async fn accept_loop(listener: TcpListener, host: Arc<HostState>, sha
             frozen: AtomicBool::new(false),
             dup,
         });
+        if let Ok(mut all) = host.controls.lock() {
+            all.retain(|c| c.strong_count() > 0);
+            all.push(Arc::downgrade(&control));
+        }
         let stream = Freezable {
             inner: socket,
             control: control.clone(),
@@ -113,7 +119,7 @@ impl Control {
         self.frozen.store(true, Ordering::SeqCst);
     }
 
-    fn kill(&self) {
+    pub(super) fn kill(&self) {
         let _ = self.dup.shutdown(std::net::Shutdown::Both);
     }
 }

@@ -13,7 +13,7 @@ use super::Timeouts;
 use crate::transport::error::Phase;
 use crate::transport::{shell_quote, Captured, ExitStatus, RemoteCommand, TransportError};
 
-type Channel = AsyncChannel<SshSocket>;
+pub(crate) type Channel = AsyncChannel<SshSocket>;
 
 /// How long a timed-out command's channel close may take before we give up on it.
 const CLOSE_ON_TIMEOUT: Duration = Duration::from_millis(300);
@@ -78,20 +78,29 @@ fn read_failed(conn: &Conn, host: &str, e: &std::io::Error) -> TransportError {
 }
 
 /// Runs `command`; on timeout the channel is closed and `Timeout` returned.
-pub(crate) async fn run(
+/// Opens the command's channel (nothing has run on the host yet if this fails).
+pub(crate) async fn open(
     conn: &Conn,
     host: &str,
-    command: &RemoteCommand,
     to: &Timeouts,
-) -> Result<(ExitStatus, Captured, Captured), TransportError> {
-    let mut ch = step(
+) -> Result<Channel, TransportError> {
+    step(
         conn,
         host,
         "channel open",
         to.channel,
         conn.session.channel_session(),
     )
-    .await?;
+    .await
+}
+
+pub(crate) async fn run(
+    conn: &Conn,
+    mut ch: Channel,
+    host: &str,
+    command: &RemoteCommand,
+    to: &Timeouts,
+) -> Result<(ExitStatus, Captured, Captured), TransportError> {
     let (mut line, first_stdin) = command.wrapped();
     let mut refused = Vec::new();
     for (k, v) in &command.env {

@@ -18,7 +18,9 @@ use async_trait::async_trait;
 
 use super::known_hosts::{HostKeyPolicy, KnownHosts};
 use super::ssh_config::SshConfig;
-use super::{CommandOutput, HostSpec, RemoteCommand, Timings, Transport, TransportError};
+use super::{
+    CommandOutput, ErrorKind, HostSpec, RemoteCommand, Timings, Transport, TransportError,
+};
 pub use connect::Conn;
 pub use keys::PassphrasePrompt;
 
@@ -398,9 +400,26 @@ impl Transport for SshTransport {
         command: &RemoteCommand,
     ) -> Result<CommandOutput, TransportError> {
         let (target, chain) = self.resolve(host);
-        let (conn, opened) = self.connection(&target, &chain).await?;
-        let start = Instant::now();
-        let result = exec::run(&conn, &target.name, command, &self.inner.opts.timeouts).await;
+        let to = self.inner.opts.timeouts;
+        let (mut conn, mut opened) = self.connection(&target, &chain).await?;
+        let mut start = Instant::now();
+        let ch = match exec::open(&conn, &target.name, &to).await {
+            Ok(ch) => ch,
+            // A pooled connection that died while idle (NAT timeout, server restart) fails
+            // here, before anything ran on the host: reconnect once and carry on.
+            Err(e)
+                if opened.is_none()
+                    && matches!(e.kind(), ErrorKind::ConnectionLost | ErrorKind::Protocol) =>
+            {
+                tracing::debug!(host = %target.name, error = %e, "stale pooled connection");
+                conn.mark_dead(e.to_string());
+                (conn, opened) = self.connection(&target, &chain).await?;
+                start = Instant::now();
+                exec::open(&conn, &target.name, &to).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let result = exec::run(&conn, ch, &target.name, command, &to).await;
         let exec_time = start.elapsed();
         let (exit, stdout, stderr) = result?;
         let timings = match opened {

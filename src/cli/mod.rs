@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 pub mod check;
 pub mod explain;
 pub mod plan;
+pub mod run;
 pub mod windows;
 use std::process::ExitCode;
 
@@ -38,6 +39,8 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Show the execution plan: waves, windows, tasks per host, limits and a forecast.
     Plan(plan::PlanArgs),
+    /// Run a workflow (or a saved plan): waves, windows, limits, gates, rollback.
+    Run(Box<run::RunArgs>),
     /// List the occurrences of a workflow's windows over the coming days.
     Windows(windows::WindowsArgs),
 }
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Plan(args) => plan::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Windows(args) => windows::run(args),
     }
 }

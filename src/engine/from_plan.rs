@@ -58,7 +58,10 @@ fn template(plan: &Plan, cmd: &plan::Command) -> Template {
         .iter()
         .map(|p| match p {
             Part::Text(t) => Piece::Text(t.clone()),
-            Part::Site { site, raw } => Piece::Value { path: site_path(plan, site), raw: *raw },
+            Part::Site { site, raw } => Piece::Value {
+                path: site_path(plan, site),
+                raw: *raw,
+            },
         })
         .collect();
     Template { pieces }
@@ -89,7 +92,9 @@ impl RunSpec {
         for wave in &plan.waves {
             let mut ids = Vec::new();
             for wh in &wave.hosts {
-                let Some(ph) = plan.hosts.get(wh.host as usize) else { continue };
+                let Some(ph) = plan.hosts.get(wh.host as usize) else {
+                    continue;
+                };
                 let id = *id_of.entry(wh.host).or_insert_with(|| {
                     let windows: Vec<Arc<dyn WindowCheck>> = plan
                         .windows
@@ -108,7 +113,9 @@ impl RunSpec {
                     hosts.len() - 1
                 });
                 ids.push(id);
-                let Some(route) = plan.routes.get(wh.route as usize) else { continue };
+                let Some(route) = plan.routes.get(wh.route as usize) else {
+                    continue;
+                };
                 for step in &route.steps {
                     let t = step.task as usize;
                     if let Some(th) = task_hosts.get_mut(t) {
@@ -128,7 +135,10 @@ impl RunSpec {
                     }
                 }
             }
-            waves.push(WaveSpec { name: wave.name.clone(), hosts: ids });
+            waves.push(WaveSpec {
+                name: wave.name.clone(),
+                hosts: ids,
+            });
         }
         let plan_arc = Arc::new(plan.clone());
         let tasks = plan
@@ -150,7 +160,11 @@ impl RunSpec {
                 allow_failure: t.allow_failure,
                 capture: t.capture.clone(),
                 local: t.local,
-                env: t.env.iter().map(|(k, v)| (k.clone(), template(plan, v))).collect(),
+                env: t
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), template(plan, v)))
+                    .collect(),
                 stdin: t.stdin.clone(),
             })
             .collect();
@@ -159,7 +173,13 @@ impl RunSpec {
             per_group: if plan.limits.pools.is_empty() {
                 PerGroup::None
             } else {
-                PerGroup::Map(plan.limits.pools.iter().map(|p| (p.name.clone(), p.limit as usize)).collect())
+                PerGroup::Map(
+                    plan.limits
+                        .pools
+                        .iter()
+                        .map(|p| (p.name.clone(), p.limit as usize))
+                        .collect(),
+                )
             },
             per_attr: Vec::new(),
             per_host: plan.limits.per_host.max(1) as usize,
@@ -169,7 +189,9 @@ impl RunSpec {
         let rollout = RolloutPolicy {
             verify: plan.rollout.verify.iter().map(|&t| t as usize).collect(),
             max_failures: Some(threshold(plan.rollout.max_failures)),
-            failure_budget: choices.failure_budget.or(plan.rollout.failure_budget.map(threshold)),
+            failure_budget: choices
+                .failure_budget
+                .or(plan.rollout.failure_budget.map(threshold)),
             auto_rollback: plan.rollout.auto_rollback,
             rollback_scope: match plan.rollout.rollback_scope {
                 plan::RollbackScope::Wave => RollbackScope::Wave,
@@ -196,7 +218,11 @@ impl RunSpec {
             limits,
             rollout,
             windows,
-            params: plan.params.iter().map(|(k, v)| (k.clone(), v.to_text())).collect(),
+            params: plan
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_text()))
+                .collect(),
             secrets: choices.secrets,
         }
     }
@@ -221,10 +247,12 @@ impl V {
 }
 
 fn condition(plan: Arc<Plan>, cond: Cond) -> Condition {
-    Arc::new(move |facts: &HostFacts<'_>| match eval(&plan, &cond, facts)? {
-        V::Bool(b) => Ok(b),
-        other => Err(format!("condition is not true or false: {}", other.text())),
-    })
+    Arc::new(
+        move |facts: &HostFacts<'_>| match eval(&plan, &cond, facts)? {
+            V::Bool(b) => Ok(b),
+            other => Err(format!("condition is not true or false: {}", other.text())),
+        },
+    )
 }
 
 fn eval(plan: &Plan, c: &Cond, f: &HostFacts<'_>) -> Result<V, String> {
@@ -240,24 +268,38 @@ fn eval(plan: &Plan, c: &Cond, f: &HostFacts<'_>) -> Result<V, String> {
             let path = site_path(plan, site);
             let value = f.value(&path);
             match site {
-                Site::Task(_, Field::Ok | Field::Failed | Field::Skipped) => V::Bool(value.as_deref() == Some("true")),
-                Site::Task(_, Field::Exit) => {
-                    V::Int(value.and_then(|v| v.parse().ok()).ok_or_else(|| format!("`{path}` has no exit code"))?)
+                Site::Task(_, Field::Ok | Field::Failed | Field::Skipped) => {
+                    V::Bool(value.as_deref() == Some("true"))
                 }
+                Site::Task(_, Field::Exit) => V::Int(
+                    value
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| format!("`{path}` has no exit code"))?,
+                ),
                 _ => V::Str(value.ok_or_else(|| format!("no value for `{path}` on this host"))?),
             }
         }
         Cond::ToInt(inner) => {
             let text = eval(plan, inner, f)?.text();
-            V::Int(text.trim().parse().map_err(|_| format!("`{}` is not an integer", text.trim()))?)
+            V::Int(
+                text.trim()
+                    .parse()
+                    .map_err(|_| format!("`{}` is not an integer", text.trim()))?,
+            )
         }
         Cond::Cmp(op, a, b) => {
             let (a, b) = (eval(plan, a, f)?, eval(plan, b, f)?);
             let ord = match (&a, &b) {
                 (V::Int(x), V::Int(y)) => x.cmp(y),
-                (V::Int(x), V::Str(s)) | (V::Str(s), V::Int(x)) if s.trim().parse::<i64>().is_ok() => {
+                (V::Int(x), V::Str(s)) | (V::Str(s), V::Int(x))
+                    if s.trim().parse::<i64>().is_ok() =>
+                {
                     let y: i64 = s.trim().parse().unwrap_or_default();
-                    if matches!(a, V::Int(_)) { x.cmp(&y) } else { y.cmp(x) }
+                    if matches!(a, V::Int(_)) {
+                        x.cmp(&y)
+                    } else {
+                        y.cmp(x)
+                    }
                 }
                 _ => a.text().cmp(&b.text()),
             };
@@ -274,7 +316,9 @@ fn eval(plan: &Plan, c: &Cond, f: &HostFacts<'_>) -> Result<V, String> {
             let re = regex::Regex::new(re).map_err(|e| format!("bad regex: {e}"))?;
             V::Bool(re.is_match(&eval(plan, a, f)?.text()))
         }
-        Cond::Contains(a, b) => V::Bool(eval(plan, a, f)?.text().contains(&eval(plan, b, f)?.text())),
+        Cond::Contains(a, b) => {
+            V::Bool(eval(plan, a, f)?.text().contains(&eval(plan, b, f)?.text()))
+        }
         Cond::And(a, b) => V::Bool(truth(eval(plan, a, f)?)? && truth(eval(plan, b, f)?)?),
         Cond::Or(a, b) => V::Bool(truth(eval(plan, a, f)?)? || truth(eval(plan, b, f)?)?),
         Cond::Not(a) => V::Bool(!truth(eval(plan, a, f)?)?),

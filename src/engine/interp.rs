@@ -80,7 +80,9 @@ pub struct Template {
 impl Template {
     /// A template of literal text only.
     pub fn literal(text: impl Into<String>) -> Self {
-        Template { pieces: vec![Piece::Text(text.into())] }
+        Template {
+            pieces: vec![Piece::Text(text.into())],
+        }
     }
 
     /// Parses `${expr}` / `${raw expr}` sites out of `source`.
@@ -101,7 +103,10 @@ impl Template {
             if path.is_empty() {
                 return Err(InterpError::Empty);
             }
-            pieces.push(Piece::Value { path: path.to_string(), raw });
+            pieces.push(Piece::Value {
+                path: path.to_string(),
+                raw,
+            });
             rest = &after[end + 1..];
         }
         if !rest.is_empty() {
@@ -111,7 +116,10 @@ impl Template {
     }
 
     /// Expands the sites with `resolve`: quoted unless raw; secrets masked in the display form.
-    pub fn render(&self, resolve: &dyn Fn(&str) -> Option<Value>) -> Result<Interpolated, InterpError> {
+    pub fn render(
+        &self,
+        resolve: &dyn Fn(&str) -> Option<Value>,
+    ) -> Result<Interpolated, InterpError> {
         let mut command = String::new();
         let mut display = String::new();
         for piece in &self.pieces {
@@ -122,7 +130,11 @@ impl Template {
                 }
                 Piece::Value { path, raw } => {
                     let value = resolve(path).ok_or_else(|| InterpError::Unknown(path.clone()))?;
-                    let text = if *raw { value.text.clone() } else { shell_quote(&value.text) };
+                    let text = if *raw {
+                        value.text.clone()
+                    } else {
+                        shell_quote(&value.text)
+                    };
                     command.push_str(&text);
                     display.push_str(if value.secret { MASK } else { &text });
                 }

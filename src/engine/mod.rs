@@ -7,11 +7,12 @@
 pub mod adaptive;
 pub mod clock;
 mod dispatcher;
+pub mod dry_run;
 pub mod event;
 mod executor;
-pub mod from_plan;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
+pub mod from_plan;
 pub mod interp;
 pub mod limits;
 pub mod report;
@@ -20,8 +21,8 @@ mod rollback;
 pub mod runner;
 mod schedule;
 pub mod spec;
-pub mod transport_runner;
 mod state;
+pub mod transport_runner;
 mod wave;
 pub mod windows;
 

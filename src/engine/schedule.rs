@@ -345,7 +345,10 @@ impl Dispatcher {
         let cmd = template.render(&resolve).map_err(|e| e.to_string())?;
         let mut env = BTreeMap::new();
         for (k, v) in &task.env {
-            env.insert(k.clone(), v.render(&resolve).map_err(|e| e.to_string())?.command);
+            env.insert(
+                k.clone(),
+                v.render(&resolve).map_err(|e| e.to_string())?.command,
+            );
         }
         let stdin = match &task.stdin {
             Some(name) => Some(

@@ -46,7 +46,10 @@ impl TransportRunner {
         let hosts = (0..plan.hosts.len())
             .filter_map(|i| host_spec(plan, i, 0).map(|s| (s.name.clone(), s)))
             .collect();
-        TransportRunner { transport, hosts: Arc::new(hosts) }
+        TransportRunner {
+            transport,
+            hosts: Arc::new(hosts),
+        }
     }
 
     /// The transport's view of a host, for tests and `--dry-run`.
@@ -65,7 +68,10 @@ impl Runner for TransportRunner {
         };
         Box::pin(async move {
             let Some(host) = host else {
-                return Err(ConnectionError { host: req.host, message: "unknown host".to_string() });
+                return Err(ConnectionError {
+                    host: req.host,
+                    message: "unknown host".to_string(),
+                });
             };
             let mut cmd = RemoteCommand::new(req.command);
             for (k, v) in req.env {
@@ -86,7 +92,10 @@ impl Runner for TransportRunner {
                     stdout: out.stdout.text(),
                     stderr: out.stderr.text(),
                 }),
-                Err(e) => Err(ConnectionError { host: req.host, message: e.to_string() }),
+                Err(e) => Err(ConnectionError {
+                    host: req.host,
+                    message: e.to_string(),
+                }),
             }
         })
     }

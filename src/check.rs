@@ -3,6 +3,57 @@
 //! reads the file, its imports (`std/…` from the embedded `stdlib/`, or relative paths) and
 //! its inventory (inline, `inventory "FILE"`, or `--inventory`), then [`check_program`]
 //! resolves and type-checks without IO.
+//!
+//! # Language decisions and extensions (for the language reference)
+//!
+//! Where the contract is silent, the checker decides as follows.
+//!
+//! - **Programs.** Each file given to `sflow check` is its own program: its imports, its
+//!   inventory. An imported file contributes its templates (and its own imports) only.
+//!   `import "std/NAME"` reads the embedded `stdlib/NAME.sflow` (`std/apt`, `std/systemd`).
+//! - **Strings.** Triple-quoted strings have the escapes and `${...}` of plain strings; the
+//!   first line break after `"""`, the blank indentation before the closing `"""` and the
+//!   indentation common to all non-blank lines are removed.
+//! - **Interpolation** `${x}` reads a `param`, a capture, `host.ATTR` (`host.name` is the
+//!   host's name) or `TASK.FIELD` (`ok failed skipped exit stdout stderr`). Captures and task
+//!   fields obey the `when` rule: only ancestors on the same host. A secret is never
+//!   interpolated (E0030): it reaches a command through `stdin = SECRET`.
+//! - **Conditions.** `.int` reads an integer from a string (whitespace trimmed). Comparisons
+//!   need the same type on both sides; `< <= > >=` only order ints, durations, percents.
+//! - **Params** have the types `string`, `int`, `bool`, `duration`, `percent`.
+//! - **Templates.** `use = NAME(args)` (or `use = NAME` without arguments). The template's
+//!   attributes are defaults: the task's own attributes override them. Arguments are bound at
+//!   check time: a `${p}` site gets the value shell-quoted, `${raw p}` as is; an attribute
+//!   whose value is the bare name `p` gets the argument value. `run` and `use` together are an
+//!   error.
+//! - **Blocks.** Attributes may be separated by commas; maps `{ k = v }` take host names and
+//!   identifiers as keys.
+//! - **Inventory.** A name in a group that is neither a group nor a declared host becomes a
+//!   host with the defaults, unless it is one typo away from a group name (then E0009). A name
+//!   that is both a group and a host is an error. Non-string attribute values (ints, bools)
+//!   are kept as text for `where` and `host.ATTR`; `where name == "x"` filters on host names.
+//!   `inventory "FILE"` reads `.sflow` files; other formats and `inventory command(...)` are
+//!   reported as not supported yet (E0008).
+//! - **Windows.** Every declared window counts for coverage even when its spec is wrong. A
+//!   task can never fit (E0027) when `max(estimate, cutoff)` exceeds the longest occurrence
+//!   of its host's window set (all covering windows intersected, blackouts removed) over the
+//!   next 400 days. `cutoff` defaults to 0, `on_expire` to `"finish"`.
+//! - **Rollout.** Waves hold only hosts some task targets; a named wave holding none is E0020.
+//!   `waves = [...] of TARGET` sizes are cumulative (counts and percentages must each grow,
+//!   the last must cover the whole target); a size that adds no host for the fleet at hand
+//!   (10% of 7 hosts after 1) makes no wave; the waves are named `wave1`, `wave2`... by
+//!   position in the list. Extension: `max_failures_total = N | P%` is a run-wide failure
+//!   budget (count, or percent of every targeted host) that halts the run whatever the wave
+//!   ([`crate::program::Rollout::failure_budget`]). `max_failures` defaults to 0.
+//! - **Verify.** A block applies to the hosts of its `before`/`after` tasks (every targeted
+//!   host when it names neither). `before` must run before `after` on every host both
+//!   target: through `after` dependencies or, with `per_host = 1`, by the per-host order
+//!   ([`crate::program::host_order`]). Each `expect` needs `change`.
+//! - **Notify.** `on` takes `"started" "wave_done" "failed" "rollback" "deferred" "done"`
+//!   (default failed, rollback, done).
+//! - **Credentials** (E0028): a `-----BEGIN ... PRIVATE KEY` block, a `NAME=value` where NAME
+//!   contains password/passwd/passphrase/secret/token/api_key/private_key and value is a
+//!   literal (not `$VAR`), or an attribute or env key with such a name holding a literal.
 
 pub mod credentials;
 mod expr;

@@ -5,16 +5,24 @@
 //! See `ARCHITECTURE.md` for the data flow, the code map and the invariants.
 
 pub mod ast;
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;
 pub mod inventory;
+pub mod inventory_ansible;
+pub mod journal;
 pub mod plan;
 pub mod program;
+pub mod resume;
+pub mod secret;
 pub mod span;
+pub mod stdlib;
+pub mod store;
 pub mod syntax;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod transport;
+pub mod verify;
 pub mod window;

@@ -300,6 +300,17 @@ pub enum Type {
 }
 
 impl Type {
+    /// The name with its article, for messages: "an int", "a string".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Type::String => "a string",
+            Type::Int => "an int",
+            Type::Bool => "a bool",
+            Type::Duration => "a duration",
+            Type::Percent => "a percent",
+        }
+    }
+
     /// The name as written in source.
     pub fn name(self) -> &'static str {
         match self {

@@ -316,9 +316,13 @@ impl WfChecker<'_> {
             Diagnostic::new(
                 Code::E0023,
                 e.span,
-                format!("{what} expects a {}, found a {}", ty.name(), e.ty.name()),
+                format!(
+                    "{what} expects {}, found {}",
+                    ty.with_article(),
+                    e.ty.with_article()
+                ),
             )
-            .with_label(format!("this is a {}", e.ty.name()))
+            .with_label(format!("this is {}", e.ty.with_article()))
             .with_help_opt(help),
         );
         false
@@ -364,10 +368,14 @@ impl WfChecker<'_> {
                         Diagnostic::new(
                             Code::E0023,
                             c.span,
-                            format!("cannot compare a {} with a {}", l.ty.name(), r.ty.name()),
+                            format!(
+                                "cannot compare {} with {}",
+                                l.ty.with_article(),
+                                r.ty.with_article()
+                            ),
                         )
-                        .with_label(format!("a {} here", l.ty.name()))
-                        .with_related(r.span, format!("a {} here", r.ty.name()))
+                        .with_label(format!("{} here", l.ty.with_article()))
+                        .with_related(r.span, format!("{} here", r.ty.with_article()))
                         .with_help_opt(help),
                     );
                     return None;
@@ -378,7 +386,7 @@ impl WfChecker<'_> {
                         Diagnostic::new(
                             Code::E0023,
                             c.span,
-                            format!("`{}` does not order a {}", op.as_str(), l.ty.name()),
+                            format!("`{}` does not order {}", op.as_str(), l.ty.with_article()),
                         )
                         .with_label("only numbers, durations and percentages are ordered")
                         .with_help_opt(
@@ -416,7 +424,7 @@ impl WfChecker<'_> {
                         Diagnostic::new(
                             Code::E0023,
                             e.span,
-                            format!("a condition must be a bool, found a {}", e.ty.name()),
+                            format!("a condition must be a bool, found {}", e.ty.with_article()),
                         )
                         .with_label("not true or false")
                         .with_help(

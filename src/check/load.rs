@@ -17,6 +17,16 @@ use std::path::{Path, PathBuf};
 pub trait FileSystem {
     /// The text of the file at `path`.
     fn read(&self, path: &Path) -> std::io::Result<String>;
+
+    /// The standard output of `command` run by `sh -c` in `dir`, for
+    /// `inventory command("...")`. Only the real file system runs commands.
+    fn run(&self, command: &str, dir: &Path) -> std::io::Result<String> {
+        let _ = (command, dir);
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "commands are not run here",
+        ))
+    }
 }
 
 /// The real file system.
@@ -26,6 +36,34 @@ pub struct Disk;
 impl FileSystem for Disk {
     fn read(&self, path: &Path) -> std::io::Result<String> {
         std::fs::read_to_string(path)
+    }
+
+    fn run(&self, command: &str, dir: &Path) -> std::io::Result<String> {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            return Err(std::io::Error::other(format!(
+                "{}: {}",
+                out.status,
+                last.trim()
+            )));
+        }
+        String::from_utf8(out.stdout).map_err(|_| std::io::Error::other("the output is not UTF-8"))
     }
 }
 
@@ -43,10 +81,7 @@ impl FileSystem for MemoryFs {
 }
 
 /// The standard library, embedded in the binary: `(import name, source)`.
-pub const STDLIB: &[(&str, &str)] = &[
-    ("std/apt", include_str!("../../stdlib/apt.sflow")),
-    ("std/systemd", include_str!("../../stdlib/systemd.sflow")),
-];
+pub const STDLIB: &[(&str, &str)] = crate::stdlib::MODULES;
 
 /// The source of the stdlib module `name` (`std/apt`).
 pub fn stdlib_module(name: &str) -> Option<&'static str> {
@@ -82,6 +117,7 @@ fn read_file(
     sources: &mut SourceMap,
     fs: &dyn FileSystem,
     path: &Path,
+    shown: &str,
     at: Span,
     what: &str,
     diags: &mut Vec<Diagnostic>,
@@ -89,21 +125,18 @@ fn read_file(
     if let Some(id) = sources.find_path(path) {
         return Some(id);
     }
+    // Shown relative to the working directory, like the file named on the command line.
+    let display = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string());
     match fs.read(path) {
-        Ok(text) => Some(sources.add(SourceFile::new(
-            path.display().to_string(),
-            Some(path.to_path_buf()),
-            text,
-        ))),
+        Ok(text) => Some(sources.add(SourceFile::new(display, Some(path.to_path_buf()), text))),
         Err(e) => {
             diags.push(
-                Diagnostic::new(
-                    Code::E0007,
-                    at,
-                    format!("cannot read {what} `{}`", path.display()),
-                )
-                .with_label(e.to_string().to_lowercase())
-                .with_help("paths are relative to the file that names them"),
+                Diagnostic::new(Code::E0007, at, format!("cannot read {what} `{shown}`"))
+                    .with_label(e.to_string().to_lowercase())
+                    .with_help("paths are relative to the file that names them"),
             );
             None
         }
@@ -203,7 +236,7 @@ fn import(
     if !seen.insert(path.display().to_string()) {
         return;
     }
-    if let Some(id) = read_file(sources, fs, &path, imp.path.span, "import", diags) {
+    if let Some(id) = read_file(sources, fs, &path, &name, imp.path.span, "import", diags) {
         let f = parse(sources, id, diags);
         queue.push((id, f));
     }
@@ -219,7 +252,15 @@ fn inventory(
 ) -> InventoryInput {
     if let Some(path) = &opts.inventory {
         let at = Span::new(main, 0, 0);
-        return match read_file(sources, fs, path, at, "inventory", diags) {
+        return match read_file(
+            sources,
+            fs,
+            path,
+            &path.display().to_string(),
+            at,
+            "inventory",
+            diags,
+        ) {
             Some(id) => inventory_file(sources, id, at, diags),
             None => InventoryInput::Missing,
         };
@@ -259,44 +300,66 @@ fn inventory(
                 return InventoryInput::Missing;
             };
             let full = dir_of(sources, main).join(&name);
-            let ext = full.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if ext != "sflow" {
-                diags.push(
-                    Diagnostic::new(Code::E0008, path.span, format!("unsupported inventory format `.{ext}`"))
-                        .with_label("only `.sflow` inventories are read so far")
-                        .with_help("Ansible INI/YAML inventories are planned; convert to an `inventory { ... }` block meanwhile"),
-                );
-                return InventoryInput::Missing;
-            }
-            match read_file(sources, fs, &full, path.span, "inventory", diags) {
+            match read_file(sources, fs, &full, &name, path.span, "inventory", diags) {
                 Some(id) => inventory_file(sources, id, *span, diags),
                 None => InventoryInput::Missing,
             }
         }
-        Some(InventoryDecl::Command { span, .. }) => {
-            diags.push(
-                Diagnostic::new(
-                    Code::E0008,
-                    *span,
-                    "dynamic inventories are not supported yet",
-                )
-                .with_label("`inventory command(...)` is planned")
-                .with_help(
-                    "write the hosts in an `inventory { ... }` block or a `.sflow` inventory file",
-                ),
-            );
-            InventoryInput::Missing
+        Some(InventoryDecl::Command { command, .. }) => {
+            let Some(cmd) = command.as_plain() else {
+                diags.push(
+                    Diagnostic::new(
+                        Code::E0005,
+                        command.span,
+                        "an inventory command cannot interpolate",
+                    )
+                    .with_label("must be a constant"),
+                );
+                return InventoryInput::Missing;
+            };
+            match fs.run(&cmd, &dir_of(sources, main)) {
+                Ok(output) => {
+                    let id =
+                        sources.add(SourceFile::new(format!("command({cmd:?})"), None, output));
+                    let f = sources.get(id);
+                    let format = crate::inventory_ansible::Format::Json;
+                    crate::inventory_ansible::program::load(&f.name, &f.text, format, id, diags)
+                        .map_or(InventoryInput::Missing, InventoryInput::Resolved)
+                }
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::new(Code::E0032, command.span, "the inventory command failed")
+                            .with_label(e.to_string())
+                            .with_help("the command must print Ansible's `--list` JSON and exit 0"),
+                    );
+                    InventoryInput::Missing
+                }
+            }
         }
     }
 }
 
-/// The inventory block of a `.sflow` inventory file.
+/// An Ansible inventory file (INI, YAML or `--list` JSON) already in `sources`.
+fn ansible_file(sources: &SourceMap, id: FileId, diags: &mut Vec<Diagnostic>) -> InventoryInput {
+    use crate::inventory_ansible::{program, Format};
+    let f = sources.get(id);
+    let format = Format::from_path(&f.name).unwrap_or_else(|| Format::sniff(&f.text));
+    program::load(&f.name, &f.text, format, id, diags)
+        .map_or(InventoryInput::Missing, InventoryInput::Resolved)
+}
+
+/// The inventory of an inventory file: the block of a `.sflow` file, else an Ansible
+/// inventory.
 fn inventory_file(
     sources: &SourceMap,
     id: FileId,
     at: Span,
     diags: &mut Vec<Diagnostic>,
 ) -> InventoryInput {
+    let is_sflow = sources.get(id).name.ends_with(".sflow");
+    if !is_sflow {
+        return ansible_file(sources, id, diags);
+    }
     let f = parse(sources, id, diags);
     let block = f.items.into_iter().find_map(|i| match i {
         Item::Inventory(InventoryDecl::Inline(b)) => Some(b),

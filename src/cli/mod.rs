@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod explain;
+pub mod audit;
+pub mod journal;
 pub mod plan;
 pub mod run;
 pub mod windows;
@@ -37,6 +39,14 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Explain a diagnostic code, with an example.
     Explain(explain::ExplainArgs),
+    /// Check the audit log
+    Audit(audit::AuditArgs),
+    /// List recorded runs
+    Runs(journal::RunsArgs),
+    /// Show one run's report
+    Show(journal::ShowArgs),
+    /// Show the commands of a run and their outputs
+    Log(journal::LogArgs),
     /// Show the execution plan: waves, windows, tasks per host, limits and a forecast.
     Plan(plan::PlanArgs),
     /// Run a workflow (or a saved plan): waves, windows, limits, gates, rollback.
@@ -61,6 +71,10 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Runs(args) => journal::runs(&args),
+        Command::Show(args) => journal::show(&args),
+        Command::Log(args) => journal::log(&args),
         Command::Plan(args) => plan::run(args),
         Command::Run(args) => run::run(*args),
         Command::Windows(args) => windows::run(args),

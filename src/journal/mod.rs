@@ -1,0 +1,426 @@
+//! The journal: takes a run's records (store [`Write`]s and [`AuditEntry`]s) from the event
+//! stream without blocking it, commits them from one thread in group commits (one transaction
+//! and one audit append per batch), and lets a command wait until everything recorded before it
+//! is durable, so that a task's start is on disk before its command is sent.
+//!
+//! Ordering: records are committed in the order [`Journal::record`] was called. A
+//! [`DurableWaiter::wait`] started after a record resolves only once that record is committed
+//! (or fails once the journal has failed: a command that cannot be journaled is not sent).
+
+mod session;
+mod sink;
+
+pub use session::{resume, start, JournalStatus, Session, SessionConfig, SessionError};
+pub use sink::{JournalSink, JournaledRunner, ReplayRunner};
+
+use crate::audit::{AuditEntry, AuditLog};
+use crate::store::{RunId, RunStore, Write};
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use tokio::sync::watch;
+
+/// Most records committed in one transaction: bounds the latency of the first one.
+pub const MAX_BATCH: usize = 4096;
+
+/// Why the journal stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum JournalError {
+    /// A write to the store or the audit log failed; nothing after it is journaled.
+    #[error("journal failed: {0}")]
+    #[diagnostic(code(sflow::journal::failed))]
+    Failed(String),
+    /// The journal was closed before the record was committed.
+    #[error("journal closed")]
+    #[diagnostic(code(sflow::journal::closed))]
+    Closed,
+}
+
+type AuditItem = (DateTime<Utc>, AuditEntry);
+
+struct Msg {
+    seq: u64,
+    writes: Vec<Write>,
+    audit: Vec<AuditItem>,
+}
+
+struct Shared {
+    /// Sequence number of the last record handed to the journal thread.
+    enqueued: AtomicU64,
+    /// Sequence number of the last record committed.
+    durable: watch::Sender<u64>,
+    failed: Mutex<Option<JournalError>>,
+}
+
+impl Shared {
+    fn failure(&self) -> Option<JournalError> {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn fail(&self, e: JournalError) {
+        let mut slot = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        drop(slot);
+        // Wake every waiter so that it sees the failure.
+        self.durable.send_modify(|_| {});
+    }
+}
+
+/// The journal of one run. Dropping it commits what was recorded and stops its thread.
+pub struct Journal {
+    run: RunId,
+    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("run", &self.run).finish()
+    }
+}
+
+impl Journal {
+    /// Starts the journal thread writing run `run` into `store` and, if given, `audit`.
+    pub fn start(store: Box<dyn RunStore>, audit: Option<AuditLog>, run: RunId) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let (durable, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            enqueued: AtomicU64::new(0),
+            durable,
+            failed: Mutex::new(None),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread_run = run.clone();
+        let thread = std::thread::Builder::new()
+            .name("sflow-journal".to_owned())
+            .spawn(move || writer(store, audit, &thread_run, &rx, &thread_shared));
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                shared.fail(JournalError::Failed(format!(
+                    "cannot start its thread: {e}"
+                )));
+                None
+            }
+        };
+        Self {
+            run,
+            tx: Mutex::new(Some(tx)),
+            shared,
+            thread,
+        }
+    }
+
+    /// The run being journaled.
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+
+    /// Hands records to the journal thread; returns at once.
+    pub fn record(&self, writes: Vec<Write>, audit: Vec<AuditItem>) {
+        if writes.is_empty() && audit.is_empty() {
+            return;
+        }
+        // Numbering and sending under one lock keeps the channel in sequence order, which the
+        // durable watermark relies on.
+        let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = guard.as_ref() else { return };
+        let seq = self.shared.enqueued.load(Ordering::SeqCst) + 1;
+        if tx.send(Msg { seq, writes, audit }).is_ok() {
+            self.shared.enqueued.store(seq, Ordering::SeqCst);
+        } else {
+            self.shared.fail(JournalError::Closed);
+        }
+    }
+
+    /// A handle that waits for durability, for the command path.
+    pub fn waiter(&self) -> DurableWaiter {
+        DurableWaiter {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The failure that stopped the journal, if any.
+    pub fn failure(&self) -> Option<JournalError> {
+        self.shared.failure()
+    }
+
+    fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
+    /// Commits everything recorded, stops the thread, and reports any failure.
+    pub fn close(mut self) -> Result<(), JournalError> {
+        self.shutdown();
+        self.shared.failure().map_or(Ok(()), Err)
+    }
+
+    fn shutdown(&mut self) {
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                self.shared
+                    .fail(JournalError::Failed("its thread panicked".to_owned()));
+            }
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Waits until everything recorded so far is committed. Cheap to clone.
+#[derive(Clone)]
+pub struct DurableWaiter {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for DurableWaiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DurableWaiter")
+    }
+}
+
+impl DurableWaiter {
+    /// Resolves once every record handed to the journal before this call is committed; fails
+    /// when the journal has failed or closed first.
+    pub fn wait(&self) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
+        let target = self.shared.enqueued.load(Ordering::SeqCst);
+        let shared = Arc::clone(&self.shared);
+        let mut rx = shared.durable.subscribe();
+        async move {
+            loop {
+                if let Some(e) = shared.failure() {
+                    return Err(e);
+                }
+                if *rx.borrow_and_update() >= target {
+                    return Ok(());
+                }
+                if rx.changed().await.is_err() {
+                    return Err(JournalError::Closed);
+                }
+            }
+        }
+    }
+}
+
+fn writer(
+    mut store: Box<dyn RunStore>,
+    mut audit: Option<AuditLog>,
+    run: &str,
+    rx: &mpsc::Receiver<Msg>,
+    shared: &Shared,
+) {
+    let mut writes = Vec::new();
+    let mut entries = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut last = first.seq;
+        writes.extend(first.writes);
+        entries.extend(first.audit);
+        let mut taken = 1;
+        while taken < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => {
+                    last = m.seq;
+                    writes.extend(m.writes);
+                    entries.extend(m.audit);
+                    taken += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        if shared.failure().is_some() {
+            // Keep draining so that senders never block, but write nothing after a failure:
+            // the journal must not have holes.
+            writes.clear();
+            entries.clear();
+            continue;
+        }
+        if let Err(e) = store.apply(run, &writes) {
+            shared.fail(JournalError::Failed(e.to_string()));
+            continue;
+        }
+        writes.clear();
+        if let Some(log) = audit.as_mut().filter(|_| !entries.is_empty()) {
+            if let Err(e) = log.append_batch(Some(run), entries.drain(..)) {
+                shared.fail(JournalError::Failed(e.to_string()));
+                continue;
+            }
+        }
+        entries.clear();
+        shared.durable.send_replace(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Redactor;
+    use crate::store::{NewRun, SqliteStore, StoreError, StoreOptions};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn at(n: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000 + n, 0).unwrap_or_default()
+    }
+
+    fn setup(dir: &std::path::Path) -> (SqliteStore, RunId) {
+        let mut s = SqliteStore::open(&dir.join("state.db"), &StoreOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let id = s
+            .create_run(&NewRun {
+                workflow: "w".into(),
+                workflow_path: "w.sflow".into(),
+                plan_json: "{}".into(),
+                plan_hash: String::new(),
+                params: BTreeMap::new(),
+                operator: "a@b".into(),
+                change_ticket: None,
+                started_at: at(0),
+                controller_pid: std::process::id(),
+                controller_host: crate::store::host_name(),
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        (s, id)
+    }
+
+    fn start(host: &str, n: i64) -> Write {
+        Write::TaskStarted {
+            host: host.into(),
+            task: "t".into(),
+            attempt: 1,
+            at: at(n),
+            command: "true".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_start_is_committed_before_the_waiter_resolves() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (store, id) = setup(dir.path());
+        let audit = AuditLog::open(&dir.path().join("audit.jsonl"), Redactor::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let journal = Journal::start(Box::new(store), Some(audit), id.clone());
+        let waiter = journal.waiter();
+        for i in 0..200 {
+            let host = format!("h{i}");
+            journal.record(
+                vec![start(&host, i)],
+                vec![(
+                    at(i),
+                    AuditEntry::CommandStart {
+                        host: host.clone(),
+                        task: "t".into(),
+                        attempt: 1,
+                        command: "true".into(),
+                    },
+                )],
+            );
+            waiter.wait().await.unwrap_or_else(|e| panic!("{e}"));
+            // A second connection sees the start: it is committed, not just buffered.
+            let reader = SqliteStore::open(&dir.path().join("state.db"), &StoreOptions::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let log = reader
+                .log(&id, Some(&host), None)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                log.len(),
+                1,
+                "start of {host} not durable when the waiter resolved"
+            );
+            if i % 50 == 0 {
+                let report = crate::audit::verify(&dir.path().join("audit.jsonl"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(report.records, u64::try_from(i).unwrap_or(0) + 1);
+            }
+        }
+        assert_eq!(journal.close(), Ok(()));
+    }
+
+    /// A store that fails every write, to check that commands are refused afterwards.
+    struct Broken;
+
+    impl RunStore for Broken {
+        fn create_run(&mut self, _: &NewRun) -> Result<RunId, StoreError> {
+            Ok(String::new())
+        }
+        fn apply(&mut self, _: &str, _: &[Write]) -> Result<(), StoreError> {
+            Err(StoreError::Locked {
+                path: "x".into(),
+                waited_ms: 0,
+            })
+        }
+        fn record_resume(
+            &mut self,
+            _: &str,
+            _: u32,
+            _: &str,
+            _: Option<(&str, &str)>,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn runs(&self, _: usize) -> Result<Vec<crate::store::RunSummary>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn resolve(&self, id: &str) -> Result<RunId, StoreError> {
+            Ok(id.to_owned())
+        }
+        fn show(&self, id: &str) -> Result<crate::store::RunDetail, StoreError> {
+            Err(StoreError::NoRun { id: id.to_owned() })
+        }
+        fn plan(&self, id: &str) -> Result<(String, String), StoreError> {
+            Err(StoreError::NoRun { id: id.to_owned() })
+        }
+        fn log(
+            &self,
+            _: &str,
+            _: Option<&str>,
+            _: Option<&str>,
+        ) -> Result<Vec<crate::store::LogEntry>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn task_states(&self, _: &str) -> Result<Vec<crate::store::TaskState>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn latest_unfinished(&self, _: Option<&str>) -> Result<Option<RunId>, StoreError> {
+            Ok(None)
+        }
+        fn controller(&self, _: &str) -> Result<(u32, String), StoreError> {
+            Ok((0, String::new()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_store_fails_every_later_wait() {
+        let journal = Journal::start(Box::new(Broken), None, "r".into());
+        journal.record(vec![start("h", 0)], Vec::new());
+        let r = tokio::time::timeout(Duration::from_secs(5), journal.waiter().wait()).await;
+        assert!(matches!(r, Ok(Err(JournalError::Failed(_)))), "{r:?}");
+        journal.record(vec![start("h", 1)], Vec::new());
+        let r = tokio::time::timeout(Duration::from_secs(5), journal.waiter().wait()).await;
+        assert!(matches!(r, Ok(Err(JournalError::Failed(_)))), "{r:?}");
+        assert!(journal.close().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_wait_with_nothing_recorded_resolves_at_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (store, id) = setup(dir.path());
+        let journal = Journal::start(Box::new(store), None, id);
+        assert_eq!(journal.waiter().wait().await, Ok(()));
+    }
+}

@@ -1,0 +1,459 @@
+//! The journal's two hooks into the engine: [`JournalSink`] turns each engine [`Event`] into
+//! store writes and audit records, and [`JournaledRunner`] wraps the engine's `Runner` so that
+//! a command is sent only once everything recorded before it (its `task_started`) is durable.
+
+use super::{DurableWaiter, Journal};
+use crate::audit::{AuditEntry, OperatorAction as AuditAction};
+use crate::engine::event::OperatorAction;
+use crate::engine::runner::{ConnectionError, RunFuture};
+use crate::engine::CommandOutput;
+use crate::engine::{Event, EventKind, EventSink, RunSpec, Runner};
+use crate::resume::{DoneTask, HostTask};
+use crate::secret::Redactor;
+use crate::store::{RunStatus, Write};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// The engine's run status as the store names it.
+fn run_status(s: crate::engine::RunStatus) -> RunStatus {
+    use crate::engine::RunStatus as E;
+    match s {
+        E::Succeeded => RunStatus::Succeeded,
+        E::Failed => RunStatus::Failed,
+        E::Halted => RunStatus::Halted,
+        E::Deferred => RunStatus::Deferred,
+        E::Interrupted => RunStatus::Interrupted,
+    }
+}
+
+/// The snake-case name serde gives a unit enum value (`TaskState::Ok` → `ok`).
+fn name_of<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "unknown".to_owned(),
+    }
+}
+
+/// The `kind` tag of an event and the event's fields as JSON.
+fn kind_and_detail(kind: &EventKind) -> (String, serde_json::Value) {
+    let mut v = serde_json::to_value(kind).unwrap_or_default();
+    let name = v
+        .as_object_mut()
+        .and_then(|o| o.remove("kind"))
+        .and_then(|k| k.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "event".to_owned());
+    (name, v)
+}
+
+/// An engine event sink writing the run's journal and audit log.
+pub struct JournalSink {
+    journal: Journal,
+    operator: String,
+    /// Attempts made by earlier sessions of this run (a resume continues their numbering).
+    attempt_base: HashMap<(String, String), u32>,
+    /// Task name → capture name.
+    captures: HashMap<String, String>,
+    /// Tasks an earlier session finished, which a resumed session replays without sending
+    /// them (see [`ReplayRunner`]): their events are not journaled again.
+    replayed: HashSet<HostTask>,
+}
+
+impl std::fmt::Debug for JournalSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalSink")
+            .field("journal", &self.journal)
+            .finish()
+    }
+}
+
+impl JournalSink {
+    /// A sink for a run of `spec`, recorded by `operator` (`user@host`). `attempt_base` gives
+    /// the attempts already made per `(host, task)` when resuming (empty for a new run).
+    pub fn new(
+        journal: Journal,
+        spec: &RunSpec,
+        operator: String,
+        attempt_base: HashMap<(String, String), u32>,
+        replayed: HashSet<HostTask>,
+    ) -> Self {
+        let captures = spec
+            .tasks
+            .iter()
+            .filter_map(|t| t.capture.clone().map(|c| (t.name.clone(), c)))
+            .collect();
+        Self {
+            journal,
+            operator,
+            attempt_base,
+            captures,
+            replayed,
+        }
+    }
+
+    fn is_replayed(&self, host: &str, task: &str) -> bool {
+        !self.replayed.is_empty() && self.replayed.contains(&(host.to_owned(), task.to_owned()))
+    }
+
+    /// The waiter the [`JournaledRunner`] uses.
+    pub fn waiter(&self) -> DurableWaiter {
+        self.journal.waiter()
+    }
+
+    /// The journal (to close it and see whether it failed).
+    pub fn into_journal(self) -> Journal {
+        self.journal
+    }
+
+    fn base(&self, host: &str, task: &str) -> u32 {
+        self.attempt_base
+            .get(&(host.to_owned(), task.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The store writes and audit records of one event.
+    pub fn translate(&self, e: &Event) -> (Vec<Write>, Vec<AuditEntry>) {
+        let at = e.timestamp;
+        let mut writes = Vec::new();
+        let mut audit = Vec::new();
+        match &e.kind {
+            EventKind::TaskStarted { host, task, .. }
+            | EventKind::TaskRetrying { host, task, .. }
+            | EventKind::TaskFinished { host, task, .. }
+                if self.is_replayed(host, task) => {}
+            EventKind::TaskStarted {
+                host,
+                task,
+                attempt,
+                command,
+                ..
+            } => {
+                let attempt = self.base(host, task) + attempt;
+                writes.push(Write::TaskStarted {
+                    host: host.clone(),
+                    task: task.clone(),
+                    attempt,
+                    at,
+                    command: command.clone(),
+                });
+                audit.push(AuditEntry::CommandStart {
+                    host: host.clone(),
+                    task: task.clone(),
+                    attempt,
+                    command: command.clone(),
+                });
+            }
+            EventKind::TaskRetrying {
+                host,
+                task,
+                attempt,
+                failure,
+                ..
+            } => {
+                let attempt = self.base(host, task) + attempt;
+                let exit_code = match failure {
+                    crate::engine::event::Failure::Exit { code } => *code,
+                    _ => None,
+                };
+                let outcome = name_of(failure);
+                writes.push(Write::TaskFinished {
+                    host: host.clone(),
+                    task: task.clone(),
+                    attempt,
+                    at,
+                    state: "failed".to_owned(),
+                    exit_code,
+                    duration_ms: 0,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                });
+                audit.push(AuditEntry::CommandEnd {
+                    host: host.clone(),
+                    task: task.clone(),
+                    attempt,
+                    exit_code,
+                    duration_ms: 0,
+                    outcome: format!("retry ({outcome})"),
+                });
+            }
+            EventKind::TaskFinished {
+                host,
+                task,
+                state,
+                attempts,
+                exit,
+                duration,
+                stdout,
+                stderr,
+                ..
+            } => {
+                let base = self.base(host, task);
+                let state_name = name_of(state);
+                let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+                // A task decided without running in a resumed session must not overwrite the
+                // attempts of earlier sessions: it is an event only.
+                if *attempts > 0 || base == 0 {
+                    let attempt = base + attempts;
+                    writes.push(Write::TaskFinished {
+                        host: host.clone(),
+                        task: task.clone(),
+                        attempt,
+                        at,
+                        state: state_name.clone(),
+                        exit_code: *exit,
+                        duration_ms,
+                        stdout: stdout.clone(),
+                        stderr: stderr.clone(),
+                    });
+                    if *attempts > 0 {
+                        audit.push(AuditEntry::CommandEnd {
+                            host: host.clone(),
+                            task: task.clone(),
+                            attempt,
+                            exit_code: *exit,
+                            duration_ms,
+                            outcome: state_name,
+                        });
+                    }
+                } else {
+                    let (kind, detail) = kind_and_detail(&e.kind);
+                    writes.push(Write::Event {
+                        at,
+                        kind,
+                        wave: None,
+                        host: Some(host.clone()),
+                        task: Some(task.clone()),
+                        detail,
+                    });
+                }
+                if state.is_done() && *attempts > 0 {
+                    if let Some(name) = self.captures.get(task) {
+                        writes.push(Write::Captured {
+                            host: host.clone(),
+                            task: task.clone(),
+                            name: name.clone(),
+                            value: stdout.trim_end().to_owned(),
+                            at,
+                        });
+                    }
+                }
+            }
+            EventKind::HostStarted { host, .. } => writes.push(Write::HostState {
+                host: host.clone(),
+                state: "running".to_owned(),
+                at,
+                reason: None,
+            }),
+            EventKind::HostFinished { host, state, .. } => writes.push(Write::HostState {
+                host: host.clone(),
+                state: name_of(state),
+                at,
+                reason: None,
+            }),
+            other => {
+                let (kind, detail) = kind_and_detail(other);
+                let (wave, host, task) = scope_of(other);
+                if let EventKind::RunFinished { status, .. } = other {
+                    writes.push(Write::RunStatus {
+                        status: run_status(*status),
+                        at,
+                    });
+                }
+                if let Some(a) = self.audit_of(other) {
+                    audit.push(a);
+                }
+                writes.push(Write::Event {
+                    at,
+                    kind,
+                    wave,
+                    host,
+                    task,
+                    detail,
+                });
+            }
+        }
+        (writes, audit)
+    }
+
+    fn audit_of(&self, kind: &EventKind) -> Option<AuditEntry> {
+        Some(match kind {
+            EventKind::RollbackStep {
+                host,
+                task,
+                command,
+                ok,
+                exit,
+            } => AuditEntry::Rollback {
+                host: host.clone(),
+                task: task.clone(),
+                detail: format!(
+                    "{} (exit {}): {command}",
+                    if *ok { "ok" } else { "failed" },
+                    exit.map_or_else(|| "-".to_owned(), |c| c.to_string())
+                ),
+            },
+            EventKind::WindowWait { host, task, until } => AuditEntry::Window {
+                window: String::new(),
+                event: format!("wait until {until} before {task}"),
+                host: Some(host.clone()),
+            },
+            EventKind::WindowExpired {
+                host,
+                task,
+                on_expire,
+            } => AuditEntry::Window {
+                window: String::new(),
+                event: format!("expired during {task} ({})", name_of(on_expire)),
+                host: Some(host.clone()),
+            },
+            EventKind::Deferred { host, tasks, .. } => AuditEntry::Window {
+                window: String::new(),
+                event: format!("deferred: {}", tasks.join(", ")),
+                host: Some(host.clone()),
+            },
+            EventKind::GateResult {
+                wave,
+                passed,
+                failed_hosts,
+                allowed,
+                after_bake,
+            } => AuditEntry::Gate {
+                wave: wave.clone(),
+                decision: if *passed { "pass" } else { "halt" }.to_owned(),
+                detail: format!(
+                    "{} failed host(s), {allowed} allowed{}",
+                    failed_hosts.len(),
+                    if *after_bake { ", after bake" } else { "" }
+                ),
+            },
+            EventKind::Halted { reason, wave } => AuditEntry::Gate {
+                wave: wave.clone().unwrap_or_default(),
+                decision: "halt".to_owned(),
+                detail: kind_and_detail_reason(reason),
+            },
+            EventKind::OperatorAction { action } => {
+                let (action, reason) = match action {
+                    OperatorAction::Confirmed { .. } => (AuditAction::Confirm, None),
+                    OperatorAction::Interrupt => (AuditAction::Interrupt, None),
+                    OperatorAction::ForceInterrupt => {
+                        (AuditAction::Interrupt, Some("second interrupt".to_owned()))
+                    }
+                    OperatorAction::IgnoreWindows { reason } => {
+                        (AuditAction::IgnoreWindows, Some(reason.clone()))
+                    }
+                };
+                AuditEntry::Operator {
+                    action,
+                    user: self.operator.clone(),
+                    reason,
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+fn kind_and_detail_reason<T: serde::Serialize>(reason: &T) -> String {
+    serde_json::to_string(reason).unwrap_or_default()
+}
+
+/// The wave, host and task an event is about, for the store's columns.
+fn scope_of(kind: &EventKind) -> (Option<String>, Option<String>, Option<String>) {
+    let s = |x: &String| Some(x.clone());
+    match kind {
+        EventKind::WaveStarted { wave, .. }
+        | EventKind::WaveFinished { wave, .. }
+        | EventKind::GateResult { wave, .. }
+        | EventKind::BakeStarted { wave, .. } => (s(wave), None, None),
+        EventKind::Halted { wave, .. } => (wave.clone(), None, None),
+        EventKind::WindowWait { host, task, .. }
+        | EventKind::WindowExpired { host, task, .. }
+        | EventKind::RollbackStep { host, task, .. } => (None, s(host), s(task)),
+        EventKind::Deferred { host, .. } | EventKind::VerificationFinished { host, .. } => {
+            (None, s(host), None)
+        }
+        _ => (None, None, None),
+    }
+}
+
+impl EventSink for JournalSink {
+    fn event(&mut self, event: &Event) {
+        let (writes, audit) = self.translate(event);
+        let at = event.timestamp;
+        self.journal
+            .record(writes, audit.into_iter().map(|a| (at, a)).collect());
+    }
+}
+
+/// Wraps the engine's runner: a command is sent only after everything journaled before it
+/// (its `task_started`) is committed; when the journal has failed, the command is refused as
+/// a connection error rather than sent unrecorded.
+pub struct JournaledRunner {
+    inner: Arc<dyn Runner>,
+    waiter: DurableWaiter,
+}
+
+impl JournaledRunner {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Runner>, waiter: DurableWaiter) -> Self {
+        Self { inner, waiter }
+    }
+}
+
+impl Runner for JournaledRunner {
+    fn run(&self, req: crate::engine::CommandRequest) -> RunFuture {
+        let durable = self.waiter.wait();
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move {
+            if let Err(e) = durable.await {
+                return Err(ConnectionError {
+                    host: req.host.clone(),
+                    message: format!("not sent: {e}"),
+                });
+            }
+            inner.run(req).await
+        })
+    }
+}
+
+/// Wraps the engine's runner for a resumed session: a command of a task an earlier session
+/// finished is not sent; it answers at once with exit 0 and the journaled output, so that
+/// dependencies, captures and conditions see what really happened. Only the command that the
+/// task ran is replayed (compared after masking secrets): its rollback command still runs.
+pub struct ReplayRunner {
+    inner: Arc<dyn Runner>,
+    done: HashMap<HostTask, DoneTask>,
+    redactor: Redactor,
+}
+
+impl ReplayRunner {
+    /// Wraps `inner`, replaying `done`.
+    pub fn new(
+        inner: Arc<dyn Runner>,
+        done: HashMap<HostTask, DoneTask>,
+        redactor: Redactor,
+    ) -> Self {
+        Self {
+            inner,
+            done,
+            redactor,
+        }
+    }
+}
+
+impl Runner for ReplayRunner {
+    fn run(&self, req: crate::engine::CommandRequest) -> RunFuture {
+        let key = (req.host.clone(), req.task.clone());
+        if let Some(d) = self.done.get(&key) {
+            if self.redactor.redact(&req.command) == d.command {
+                let out = CommandOutput {
+                    exit: Some(0),
+                    stdout: d.stdout.clone(),
+                    stderr: String::new(),
+                };
+                return Box::pin(async move { Ok(out) });
+            }
+        }
+        self.inner.run(req)
+    }
+}

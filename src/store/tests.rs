@@ -1,0 +1,391 @@
+//! Tests of the run store: round trips, unknown tasks, caps, secrets, concurrency, locking.
+
+use super::*;
+use crate::secret::{Redactor, Secret};
+use std::time::{Duration, Instant};
+
+const CANARY: &str = "canary-store-5e1d";
+
+fn t(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000 + n, 0).unwrap_or_default()
+}
+
+fn new_run(workflow: &str, pid: u32) -> NewRun {
+    NewRun {
+        workflow: workflow.to_owned(),
+        workflow_path: format!("{workflow}.sflow"),
+        plan_json: "{\"waves\":[]}".to_owned(),
+        plan_hash: "ab".repeat(32),
+        params: BTreeMap::from([("release".to_owned(), "1.2".to_owned())]),
+        operator: "alice@ctl".to_owned(),
+        change_ticket: Some("CHG-42".to_owned()),
+        started_at: t(0),
+        controller_pid: pid,
+        controller_host: host_name(),
+    }
+}
+
+/// A pid that certainly belongs to no live process: a child we started and reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let pid = child.id();
+    let _ = child.wait();
+    pid
+}
+
+fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path, &StoreOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn started(host: &str, task: &str, attempt: u32, at: i64) -> Write {
+    Write::TaskStarted {
+        host: host.into(),
+        task: task.into(),
+        attempt,
+        at: t(at),
+        command: format!("run {task}"),
+    }
+}
+
+fn finished(host: &str, task: &str, attempt: u32, at: i64, state: &str, code: i32) -> Write {
+    Write::TaskFinished {
+        host: host.into(),
+        task: task.into(),
+        attempt,
+        at: t(at),
+        state: state.into(),
+        exit_code: Some(code),
+        duration_ms: 1000,
+        stdout: format!("{task} on {host}\n"),
+        stderr: String::new(),
+    }
+}
+
+fn host_state(host: &str, state: &str, at: i64) -> Write {
+    Write::HostState {
+        host: host.into(),
+        state: state.into(),
+        at: t(at),
+        reason: None,
+    }
+}
+
+#[test]
+fn a_run_round_trips_through_show_log_and_runs() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(&dir.path().join("state.db"));
+    let id = s
+        .create_run(&new_run("patch", dead_pid()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let writes = vec![
+        host_state("web1", "running", 1),
+        started("web1", "backup", 1, 1),
+        finished("web1", "backup", 1, 2, "failed", 1),
+        started("web1", "backup", 2, 3),
+        finished("web1", "backup", 2, 4, "ok", 0),
+        Write::Captured {
+            host: "web1".into(),
+            task: "backup".into(),
+            name: "version".into(),
+            value: "1.2.3".into(),
+            at: t(4),
+        },
+        host_state("web1", "ok", 5),
+        host_state("web2", "deferred", 5),
+        Write::Event {
+            at: t(5),
+            kind: "gate".into(),
+            wave: Some("canary".into()),
+            host: None,
+            task: None,
+            detail: serde_json::json!({"decision": "pass"}),
+        },
+        Write::RunStatus {
+            status: RunStatus::Deferred,
+            at: t(6),
+        },
+    ];
+    s.apply(&id, &writes).unwrap_or_else(|e| panic!("{e}"));
+
+    let runs = s.runs(10).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Deferred);
+    assert_eq!(runs[0].ended_at, Some(t(6)));
+    assert_eq!(
+        runs[0].hosts,
+        BTreeMap::from([("deferred".into(), 1), ("ok".into(), 1)])
+    );
+
+    let d = s.show(&id).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d.hosts.len(), 2);
+    let web1 = &d.hosts[0];
+    assert_eq!((web1.host.as_str(), web1.state.as_str()), ("web1", "ok"));
+    assert_eq!(web1.transitions.len(), 2);
+    assert_eq!(web1.tasks[0].attempts.len(), 2);
+    assert_eq!(web1.tasks[0].state, "ok");
+    assert_eq!(
+        web1.tasks[0].captures.get("version").map(String::as_str),
+        Some("1.2.3")
+    );
+    assert_eq!(d.events[0].detail["decision"], "pass");
+    assert_eq!(d.params.get("release").map(String::as_str), Some("1.2"));
+
+    let log = s
+        .log(&id, Some("web1"), Some("backup"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].exit_code, Some(0));
+    assert_eq!(log[0].command, "run backup");
+    assert!(s
+        .log(&id, Some("web2"), None)
+        .map(|l| l.is_empty())
+        .unwrap_or(false));
+
+    for f in [ShowFormat::Human, ShowFormat::Markdown, ShowFormat::Json] {
+        let text = render_show(&d, None, f);
+        assert!(
+            text.contains("web1") && text.contains("CHG-42"),
+            "{f:?}: {text}"
+        );
+    }
+    assert!(render_runs(&runs, ShowFormat::Human).contains(&id));
+    assert!(render_log(&log).contains("$ run backup"));
+}
+
+#[test]
+fn started_and_never_finished_is_unknown_once_the_controller_is_gone() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(&dir.path().join("state.db"));
+    let dead = s
+        .create_run(&new_run("a", dead_pid()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let live = s
+        .create_run(&new_run("b", std::process::id()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for id in [&dead, &live] {
+        let w = [
+            started("h", "t1", 1, 1),
+            finished("h", "t1", 1, 2, "ok", 0),
+            started("h", "t2", 1, 3),
+        ];
+        s.apply(id, &w).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let states = s.task_states(&dead).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(states.len(), 2);
+    assert!(states[0].is_done());
+    assert!(states[1].is_unknown(), "{states:?}");
+    let states = s.task_states(&live).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(states[1].state, state::RUNNING);
+    assert_eq!(s.latest_unfinished(None).ok().flatten(), Some(live.clone()));
+    assert_eq!(
+        s.latest_unfinished(Some("a.sflow")).ok().flatten(),
+        Some(dead.clone())
+    );
+}
+
+#[test]
+fn run_ids_resolve_from_unique_prefixes() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(&dir.path().join("state.db"));
+    let a = s
+        .create_run(&new_run("a", 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b = s
+        .create_run(&new_run("b", 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(a, b);
+    assert_eq!(s.resolve(&a).ok(), Some(a.clone()));
+    assert!(matches!(s.resolve("20"), Err(StoreError::Ambiguous { .. })));
+    assert!(matches!(s.resolve("nope"), Err(StoreError::NoRun { .. })));
+}
+
+#[test]
+fn long_output_is_capped_keeping_head_and_tail() {
+    let long: String = "é".repeat(OUTPUT_CAP); // two bytes each: twice the cap
+    let capped = cap_output(&long);
+    assert!(capped.len() <= OUTPUT_CAP + 64, "{}", capped.len());
+    assert!(capped.contains("bytes omitted"));
+    assert!(capped.starts_with('é') && capped.ends_with('é'));
+    assert_eq!(cap_output("short"), "short");
+}
+
+#[test]
+fn secrets_never_reach_the_store_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("state.db");
+    let secret = Secret::new("token", CANARY);
+    let opts = StoreOptions {
+        redactor: Redactor::new([&secret]),
+        ..StoreOptions::default()
+    };
+    let mut s = SqliteStore::open(&path, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let mut run = new_run("a", 1);
+    run.params.insert("p".into(), CANARY.into());
+    run.plan_json = format!("{{\"x\":\"{CANARY}\"}}");
+    let id = s.create_run(&run).unwrap_or_else(|e| panic!("{e}"));
+    let writes = [
+        Write::TaskStarted {
+            host: "h".into(),
+            task: "t".into(),
+            attempt: 1,
+            at: t(1),
+            command: format!("echo {CANARY}"),
+        },
+        Write::TaskFinished {
+            host: "h".into(),
+            task: "t".into(),
+            attempt: 1,
+            at: t(2),
+            state: "ok".into(),
+            exit_code: Some(0),
+            duration_ms: 1,
+            stdout: format!("{CANARY}\n"),
+            stderr: CANARY.into(),
+        },
+        Write::Captured {
+            host: "h".into(),
+            task: "t".into(),
+            name: "c".into(),
+            value: CANARY.into(),
+            at: t(2),
+        },
+        Write::HostState {
+            host: "h".into(),
+            state: "failed".into(),
+            at: t(3),
+            reason: Some(CANARY.into()),
+        },
+        Write::Event {
+            at: t(3),
+            kind: "gate".into(),
+            wave: None,
+            host: None,
+            task: None,
+            detail: serde_json::json!({ "why": CANARY }),
+        },
+    ];
+    s.apply(&id, &writes).unwrap_or_else(|e| panic!("{e}"));
+    let log = s.log(&id, None, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log[0].command, "echo ***");
+    drop(s);
+    for entry in std::fs::read_dir(dir.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        let needle = CANARY.as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "canary in {}",
+            entry.path().display()
+        );
+    }
+}
+
+#[test]
+fn concurrent_runs_of_different_workflows_do_not_corrupt_each_other() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("state.db");
+    drop(open(&path));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut s = open(&path);
+                let id = s
+                    .create_run(&new_run(&format!("wf{w}"), 1))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                for h in 0..20 {
+                    let host = format!("w{w}-h{h}");
+                    let batch: Vec<Write> = (0..5)
+                        .flat_map(|k| {
+                            let task = format!("t{k}");
+                            [
+                                started(&host, &task, 1, k),
+                                finished(&host, &task, 1, k, "ok", 0),
+                            ]
+                        })
+                        .collect();
+                    s.apply(&id, &batch).unwrap_or_else(|e| panic!("{e}"));
+                }
+                (w, id)
+            })
+        })
+        .collect();
+    let ids: Vec<_> = workers.into_iter().filter_map(|h| h.join().ok()).collect();
+    assert_eq!(ids.len(), 4);
+    let s = open(&path);
+    for (w, id) in ids {
+        let states = s.task_states(&id).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(states.len(), 100, "run of wf{w}");
+        let prefix = format!("w{w}-");
+        assert!(states
+            .iter()
+            .all(|t| t.host.starts_with(&prefix) && t.is_done()));
+        let d = s.show(&id).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.summary.workflow, format!("wf{w}"));
+    }
+}
+
+#[test]
+fn a_locked_store_errors_clearly_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("state.db");
+    let mut s = SqliteStore::open(
+        &path,
+        &StoreOptions {
+            busy_timeout: Duration::from_millis(100),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let id = s
+        .create_run(&new_run("a", 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let holder = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    holder
+        .execute_batch("BEGIN IMMEDIATE")
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let begun = Instant::now();
+    let err = s.apply(&id, &[host_state("h", "ok", 1)]);
+    assert!(begun.elapsed() < Duration::from_secs(3));
+    match err {
+        Err(e @ StoreError::Locked { .. }) => {
+            assert!(e.to_string().contains("locked by another process"))
+        }
+        other => panic!("expected a lock error, got {other:?}"),
+    }
+    let reopened = SqliteStore::open(
+        &path,
+        &StoreOptions {
+            busy_timeout: Duration::from_millis(50),
+            ..StoreOptions::default()
+        },
+    );
+    // Opening only reads the schema version once it exists, so it succeeds; reads go on too.
+    let reader = reopened.unwrap_or_else(|e| panic!("{e}"));
+    assert!(reader.runs(10).is_ok());
+
+    holder
+        .execute_batch("COMMIT")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.apply(&id, &[host_state("h", "ok", 1)]).is_ok());
+}
+
+#[test]
+fn the_store_path_comes_from_the_flag_else_beside_the_workflow() {
+    let flag = Path::new("/tmp/x.db");
+    assert_eq!(store_path(Some(flag), Some(Path::new("a/b.sflow"))), flag);
+    if std::env::var_os(STATE_ENV).is_none() {
+        assert_eq!(
+            store_path(None, Some(Path::new("ops/patch.sflow"))),
+            Path::new("ops").join(DEFAULT_PATH)
+        );
+        assert_eq!(store_path(None, None), Path::new(".").join(DEFAULT_PATH));
+    }
+}

@@ -12,7 +12,9 @@ const HOSTS: usize = 1_000;
 const TASKS: usize = 10;
 
 fn spec() -> RunSpec {
-    let hosts: Vec<HostSpec> = (0..HOSTS).map(|i| HostSpec::named(format!("host-{i:04}"))).collect();
+    let hosts: Vec<HostSpec> = (0..HOSTS)
+        .map(|i| HostSpec::named(format!("host-{i:04}")))
+        .collect();
     let all: Vec<usize> = (0..HOSTS).collect();
     let tasks = (0..TASKS)
         .map(|t| {
@@ -27,8 +29,14 @@ fn spec() -> RunSpec {
         workflow: "bench".into(),
         hosts,
         tasks,
-        waves: vec![WaveSpec { name: "all".into(), hosts: all }],
-        limits: LimitsConfig { max_servers: Some(100), ..LimitsConfig::default() },
+        waves: vec![WaveSpec {
+            name: "all".into(),
+            hosts: all,
+        }],
+        limits: LimitsConfig {
+            max_servers: Some(100),
+            ..LimitsConfig::default()
+        },
         ..RunSpec::default()
     }
 }
@@ -41,7 +49,9 @@ fn peak_rss_mb() -> Option<f64> {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
     let Ok(runtime) = runtime else {
         eprintln!("cannot start tokio");
         return;

@@ -815,22 +815,45 @@ workflow os_patching {{
     verify = [verify_web]
     auto_rollback = true
   }}
+
+  verify package_versions {{
+    before = backup
+    after = upgrade_packages
+    capture package_versions = "dpkg -l | grep -E 'openssl|bash'"
+    expect package_versions {{
+      match = r"ii\s+openssl\s+(\S+)"
+      change = "version_increase"
+    }}
+  }}
 }}
 "#
         )
     }
 
     fn answer(healthy_canary: bool) -> impl Fn(&Request) -> Reply + Send + Sync + 'static {
+        // dpkg answers the old openssl until the host ran its upgrade.
+        let upgraded = std::sync::Mutex::new(std::collections::HashSet::new());
         move |req| {
             let c = &req.command;
+            let mut upgraded = upgraded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if c.contains("curl -s http://localhost/health")
                 && req.host == "host-000"
                 && !healthy_canary
             {
                 Reply::fail(1, "")
             } else if c.contains("dpkg -l") {
-                Reply::ok("ii  openssl  3.0.15-1~deb12u1  amd64\nii  bash  5.2.15-2+b7  amd64\n")
+                let v = if upgraded.contains(&req.host) {
+                    "3.0.15-1~deb12u1"
+                } else {
+                    "3.0.11-1~deb12u2"
+                };
+                Reply::ok(format!(
+                    "ii  openssl  {v}  amd64\nii  bash  5.2.15-2+b7  amd64\n"
+                ))
             } else if c.contains("apt-get -y upgrade") {
+                upgraded.insert(req.host.clone());
                 Reply::ok("3 upgraded, 0 newly installed\n")
             } else if c.contains("apt-get update")
                 || c.contains("tar -czf")
@@ -893,8 +916,8 @@ workflow os_patching {{
         assert_eq!(result.status, RunStatus::Succeeded, "{result:#?}");
         assert_eq!(result.successful_servers.len(), 50);
         let log = fleet.commands();
-        // web hosts: 6 commands, the others 4.
-        assert_eq!(log.len(), 10 * 6 + 40 * 4);
+        // web hosts: 6 tasks and 2 captures, the others 4 tasks and 2 captures.
+        assert_eq!(log.len(), 10 * 8 + 40 * 6);
         let per_host = |i: usize| {
             log.iter()
                 .filter(|r| r.host_index == i)
@@ -902,14 +925,26 @@ workflow os_patching {{
                 .collect::<Vec<_>>()
         };
         let web = per_host(3);
-        assert_eq!(web.len(), 6);
+        assert_eq!(web.len(), 8);
+        // The before-capture runs before backup, the after-capture right after the upgrade.
         assert!(
-            web[0].contains("tar -czf") && web[1].contains("apt-get update"),
+            web[0].contains("dpkg -l") && web[1].contains("tar -czf"),
             "{web:?}"
         );
+        assert!(web[2].contains("apt-get update"), "{web:?}");
         assert!(
-            web[2].starts_with("sudo ") && web[2].contains("apt-get -y upgrade"),
+            web[3].starts_with("sudo ") && web[3].contains("apt-get -y upgrade"),
             "{web:?}"
+        );
+        assert!(web[4].contains("dpkg -l"), "{web:?}");
+        assert_eq!(result.verification_results.len(), 50);
+        assert!(
+            result
+                .verification_results
+                .iter()
+                .all(|v| v.passed && v.verify == "package_versions"),
+            "{:?}",
+            result.verification_results
         );
         // The canary finishes before any other host starts; waves run in order.
         let first_of =
@@ -935,6 +970,11 @@ workflow os_patching {{
         assert!(
             fleet.commands().iter().all(|r| r.host_index == 0),
             "nothing beyond the canary ran"
+        );
+        assert_eq!(
+            result.verification_results.len(),
+            1,
+            "the canary was verified before its check failed"
         );
         assert_eq!(result.cancelled_servers.len(), 49);
     }
@@ -1026,4 +1066,55 @@ mod cli {
             "a plan whose hash does not match is refused: {stderr}"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn verification_compares_captures_and_fails_a_host_on_mismatch() {
+    use sflow::engine::spec::{CapturePass, CaptureRole};
+    use sflow::verify::{CaptureSpec, ChangeKind, Expectation, VerifySpec};
+    let role = |pass| {
+        Some(CaptureRole {
+            verify: 0,
+            capture: "ver".into(),
+            pass,
+        })
+    };
+    let mut tasks = vec![
+        task("ver@before", &[0, 1], "cat /version"),
+        task("upgrade", &[0, 1], "upgrade"),
+        task("ver@after", &[0, 1], "cat /version"),
+    ];
+    tasks[0].capture_of = role(CapturePass::Before);
+    tasks[0].allow_failure = true;
+    tasks[1].after = vec![0];
+    tasks[2].after = vec![1];
+    tasks[2].capture_of = role(CapturePass::After);
+    tasks[2].allow_failure = true;
+    let mut s = spec(hosts(2, |_| (vec![], vec![])), tasks);
+    s.verifies = vec![
+        VerifySpec::new("versions").capture(CaptureSpec::new("ver").expect(Expectation {
+            change: ChangeKind::VersionIncrease,
+            ..Expectation::default()
+        })),
+    ];
+    // h0 upgrades from 1.0 to 2.0; h1 stays at 1.0.
+    let runner = FakeRunner::new(|req, _| match (req.task.as_str(), req.host.as_str()) {
+        ("ver@after", "h0") => Scripted::stdout(secs(1), "2.0\n"),
+        _ if req.task.starts_with("ver@") => Scripted::stdout(secs(1), "1.0\n"),
+        _ => Scripted::ok(secs(1)),
+    });
+    let out = run(s, &runner).await;
+    let verdicts: Vec<(String, bool)> = out
+        .result
+        .verification_results
+        .iter()
+        .map(|v| (v.host.clone(), v.passed))
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![("h0".to_string(), true), ("h1".to_string(), false)]
+    );
+    assert_eq!(out.host_state("h0"), Some(HostState::Ok));
+    assert_eq!(out.host_state("h1"), Some(HostState::Failed));
+    assert_eq!(out.result.status, RunStatus::Failed);
 }

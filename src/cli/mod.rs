@@ -3,9 +3,9 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod audit;
 pub mod check;
 pub mod explain;
-pub mod audit;
 pub mod journal;
 pub mod plan;
 pub mod run;

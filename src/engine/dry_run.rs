@@ -114,7 +114,7 @@ mod tests {
         let mut first = TaskSpec::new("disk", vec![0], "df --output=pcent /");
         first.capture = Some("pct".into());
         let mut second = TaskSpec::new("clean", vec![0], "ping ${host.address} && clean ${pct}");
-        second.after = vec![0];
+        second.after = vec![1];
         second.sudo = true;
         let spec = RunSpec {
             hosts: vec![host],
@@ -125,11 +125,11 @@ mod tests {
             }],
             ..RunSpec::default()
         };
-        // Task 0 (clean) depends on nothing here, so the written order holds.
+        // clean is written first but depends on disk: disk runs first.
         let lines = dry_run(&spec);
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].command, "ping 10.0.0.1 && clean ${pct}");
-        assert_eq!(lines[0].notes, vec!["sudo"]);
-        assert_eq!(lines[1].task, "disk");
+        assert_eq!(lines[0].task, "disk");
+        assert_eq!(lines[1].command, "ping 10.0.0.1 && clean ${pct}");
+        assert_eq!(lines[1].notes, vec!["sudo"]);
     }
 }

@@ -23,6 +23,7 @@ mod schedule;
 pub mod spec;
 mod state;
 pub mod transport_runner;
+mod verification;
 mod wave;
 pub mod windows;
 

@@ -11,6 +11,7 @@ pub mod journal;
 pub mod lsp;
 pub mod journal;
 pub mod plan;
+pub mod run;
 pub mod windows;
 use std::process::ExitCode;
 
@@ -55,6 +56,8 @@ pub enum Command {
     Log(journal::LogArgs),
     /// Show the execution plan: waves, windows, tasks per host, limits and a forecast.
     Plan(plan::PlanArgs),
+    /// Run a workflow (or a saved plan): waves, windows, limits, gates, rollback.
+    Run(Box<run::RunArgs>),
     /// List the occurrences of a workflow's windows over the coming days.
     Windows(windows::WindowsArgs),
 }
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => journal::show(&args),
         Command::Log(args) => journal::log(&args),
         Command::Plan(args) => plan::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Windows(args) => windows::run(args),
     }
 }

@@ -322,6 +322,10 @@ impl Dispatcher {
                     if let Some(msg) = msg {
                         self.on_msg(msg);
                     }
+                    // Take every message already there before the next scheduling pass.
+                    while let Ok(msg) = self.rx.try_recv() {
+                        self.on_msg(msg);
+                    }
                 }
                 () = sleep_until_opt(next) => self.on_timer(),
             }
@@ -504,6 +508,7 @@ impl Dispatcher {
         }
         self.hosts[h].completed.push(t);
         self.finish_task(h, t, TaskState::Ok, None, None);
+        self.after_capture(h, t);
     }
 
     fn attempt_failed(&mut self, h: HostId, t: TaskId, failure: Failure) {
@@ -529,6 +534,7 @@ impl Dispatcher {
         }
         if task.allow_failure {
             self.finish_task(h, t, TaskState::FailedAllowed, None, Some(failure));
+            self.after_capture(h, t);
         } else {
             self.finish_task(h, t, TaskState::Failed, None, Some(failure));
             self.host_failed(h, t);

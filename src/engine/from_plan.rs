@@ -9,10 +9,11 @@ use super::event::{OnExpire, RollbackScope};
 use super::interp::{Piece, Template};
 use super::limits::{LimitsConfig, PerGroup};
 use super::spec::{
-    Condition, HostFacts, HostSpec, RolloutPolicy, RunSpec, TaskSpec, Threshold, WaveSpec,
-    WindowCheck, WindowPolicy,
+    CapturePass, CaptureRole, Condition, HostFacts, HostSpec, RolloutPolicy, RunSpec, TaskSpec,
+    Threshold, WaveSpec, WindowCheck, WindowPolicy,
 };
-use crate::plan::{self, Cond, Field, Op, Part, Plan, Site, TaskNames};
+use crate::plan::{self, CapturePoint, Cond, Field, Op, Part, Pass, Plan, Site, TaskNames};
+use crate::verify::{CaptureSpec, Expectation, VerifySpec};
 use crate::window::WindowSet;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -89,6 +90,10 @@ impl RunSpec {
         }
         let mut task_hosts: Vec<Vec<usize>> = vec![Vec::new(); plan.tasks.len()];
         let mut task_after: Vec<Vec<usize>> = vec![Vec::new(); plan.tasks.len()];
+        let mut captures = Captures {
+            first: plan.tasks.len(),
+            ..Captures::default()
+        };
         for wave in &plan.waves {
             let mut ids = Vec::new();
             for wh in &wave.hosts {
@@ -137,8 +142,13 @@ impl RunSpec {
             }
             waves.push(WaveSpec {
                 name: wave.name.clone(),
-                hosts: ids,
+                hosts: ids.clone(),
             });
+            for (wh, &id) in wave.hosts.iter().zip(&ids) {
+                if let Some(route) = plan.routes.get(wh.route as usize) {
+                    captures.add_route(plan, route, id, &mut task_after);
+                }
+            }
         }
         let plan_arc = Arc::new(plan.clone());
         let tasks = plan
@@ -166,7 +176,9 @@ impl RunSpec {
                     .map(|(k, v)| (k.clone(), template(plan, v)))
                     .collect(),
                 stdin: t.stdin.clone(),
+                capture_of: None,
             })
+            .chain(captures.tasks(plan))
             .collect();
         let limits = LimitsConfig {
             max_servers: plan.limits.max_servers.map(|n| n as usize),
@@ -186,9 +198,16 @@ impl RunSpec {
             stagger: plan.limits.stagger,
             adaptive: plan.limits.adaptive,
         };
+        let without_rollout = plan.waves.len() == 1
+            && plan.waves[0].name == "all"
+            && plan.rollout.verify.is_empty()
+            && !plan.rollout.auto_rollback;
         let rollout = RolloutPolicy {
             verify: plan.rollout.verify.iter().map(|&t| t as usize).collect(),
-            max_failures: Some(threshold(plan.rollout.max_failures)),
+            // Without a rollout block (one wave `all`, no gate, no rollback) a failed host does
+            // not stop the others: the run ends `failed` (exit 1), unless a failure budget says
+            // otherwise.
+            max_failures: (!without_rollout).then(|| threshold(plan.rollout.max_failures)),
             failure_budget: choices
                 .failure_budget
                 .or(plan.rollout.failure_budget.map(threshold)),
@@ -224,7 +243,173 @@ impl RunSpec {
                 .map(|(k, v)| (k.clone(), v.to_text()))
                 .collect(),
             secrets: choices.secrets,
+            verifies: plan.verifies.iter().map(verify_spec).collect(),
         }
+    }
+}
+
+/// A `verify` block for the verify module. Drift `across` hosts is not evaluated by the
+/// engine yet: each host is verified on its own before/after samples.
+fn verify_spec(v: &plan::Verify) -> VerifySpec {
+    let mut spec = VerifySpec::new(v.name.clone());
+    spec.on_mismatch = v.on_mismatch.parse().unwrap_or_default();
+    for (i, c) in v.captures.iter().enumerate() {
+        let mut cs = CaptureSpec::new(c.name.clone());
+        if let Some(e) = v.expects.iter().find(|e| e.capture as usize == i) {
+            cs = cs.expect(Expectation {
+                match_regex: e.matcher.clone(),
+                change: e.change.parse().unwrap_or_default(),
+                ..Expectation::default()
+            });
+        }
+        spec = spec.capture(cs);
+    }
+    spec
+}
+
+/// Where a capture runs, at task level (route step indices resolved to tasks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Point {
+    Start,
+    End,
+    Before(usize),
+    After(usize),
+}
+
+/// (verify, capture index, before?, point).
+type CaptureKey = (usize, usize, bool, Point);
+
+/// The capture commands of `verify` blocks, as tasks appended after the plan's own.
+#[derive(Default)]
+struct Captures {
+    /// Index of the first capture task.
+    first: usize,
+    ids: HashMap<CaptureKey, usize>,
+    keys: Vec<CaptureKey>,
+    hosts: Vec<Vec<usize>>,
+    after: Vec<Vec<usize>>,
+}
+
+fn push_unique(v: &mut Vec<usize>, x: usize) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+impl Captures {
+    /// Adds the captures of `route` on engine host `id`, with their dependencies: a capture
+    /// before a step waits for that step's dependencies and the step waits for it; one at the
+    /// start comes before every step without dependency; one after a step (or at the end)
+    /// waits for it (for all of them); an after-capture also waits for its before-capture.
+    fn add_route(
+        &mut self,
+        plan: &Plan,
+        route: &plan::Route,
+        id: usize,
+        task_after: &mut [Vec<usize>],
+    ) {
+        let step_task = |i: u32| route.steps.get(i as usize).map(|s| s.task as usize);
+        let mut here: HashMap<(usize, usize, bool), usize> = HashMap::new();
+        for cr in &route.captures {
+            let point = match cr.at {
+                CapturePoint::Start => Point::Start,
+                CapturePoint::End => Point::End,
+                CapturePoint::BeforeStep(i) => match step_task(i) {
+                    Some(t) => Point::Before(t),
+                    None => continue,
+                },
+                CapturePoint::AfterStep(i) => match step_task(i) {
+                    Some(t) => Point::After(t),
+                    None => continue,
+                },
+            };
+            let before = cr.pass == Pass::Before;
+            let Some(v) = plan.verifies.get(cr.verify as usize) else {
+                continue;
+            };
+            for ci in 0..v.captures.len() {
+                let key = (cr.verify as usize, ci, before, point);
+                let n = match self.ids.get(&key) {
+                    Some(&n) => n,
+                    None => {
+                        self.keys.push(key);
+                        self.hosts.push(Vec::new());
+                        self.after.push(Vec::new());
+                        self.ids.insert(key, self.keys.len() - 1);
+                        self.keys.len() - 1
+                    }
+                };
+                push_unique(&mut self.hosts[n], id);
+                here.insert((key.0, ci, before), n);
+                let me = self.first + n;
+                match point {
+                    Point::Start => {
+                        for step in route.steps.iter().filter(|s| s.after.is_empty()) {
+                            if let Some(a) = task_after.get_mut(step.task as usize) {
+                                push_unique(a, me);
+                            }
+                        }
+                    }
+                    Point::End => {
+                        for step in &route.steps {
+                            push_unique(&mut self.after[n], step.task as usize);
+                        }
+                    }
+                    Point::Before(t) => {
+                        if let Some(step) = route.steps.iter().find(|s| s.task as usize == t) {
+                            for d in step.after.iter().filter_map(|&i| step_task(i)) {
+                                push_unique(&mut self.after[n], d);
+                            }
+                        }
+                        if let Some(a) = task_after.get_mut(t) {
+                            push_unique(a, me);
+                        }
+                    }
+                    Point::After(t) => push_unique(&mut self.after[n], t),
+                }
+            }
+        }
+        for (&(v, ci, before), &n) in &here {
+            if !before {
+                if let Some(&b) = here.get(&(v, ci, true)) {
+                    push_unique(&mut self.after[n], self.first + b);
+                }
+            }
+        }
+    }
+
+    fn tasks(&mut self, plan: &Plan) -> Vec<TaskSpec> {
+        let mut out = Vec::with_capacity(self.keys.len());
+        for (n, &(v, ci, before, _)) in self.keys.iter().enumerate() {
+            let Some(cap) = plan
+                .verifies
+                .get(v)
+                .and_then(|verify| verify.captures.get(ci).map(|c| (verify, c)))
+            else {
+                continue;
+            };
+            let (verify, cap) = cap;
+            let pass = if before {
+                CapturePass::Before
+            } else {
+                CapturePass::After
+            };
+            let side = if before { "before" } else { "after" };
+            let hosts = std::mem::take(&mut self.hosts[n]);
+            let mut t = TaskSpec::new(format!("{}.{}@{side}", verify.name, cap.name), hosts, "");
+            t.run = template(plan, &cap.command);
+            t.after = std::mem::take(&mut self.after[n]);
+            // A capture that fails is a verification sample (`failed`), not a host failure.
+            t.allow_failure = true;
+            t.estimate = Duration::from_secs(1);
+            t.capture_of = Some(CaptureRole {
+                verify: v,
+                capture: cap.name.clone(),
+                pass,
+            });
+            out.push(t);
+        }
+        out
     }
 }
 

@@ -138,6 +138,8 @@ pub struct Limiter {
     stagger: Duration,
     last_start: Option<Instant>,
     baselines: Baselines,
+    /// The fleet counter, when `max_servers` is set.
+    fleet: Option<usize>,
 }
 
 /// The implicit group of hosts that belong to none, for adaptive throttling.
@@ -208,7 +210,9 @@ impl Limiter {
             host_keys.push(keys);
             host_groups.push(groups);
         }
+        let fleet = index.get(&LimitKey::Fleet).copied();
         Limiter {
+            fleet,
             counters,
             host_keys,
             host_groups,
@@ -240,6 +244,14 @@ impl Limiter {
                 let c = &self.counters[k];
                 c.effective().is_none_or(|l| c.in_flight < l)
             })
+        })
+    }
+
+    /// Whether `max_servers` hosts hold a slot: no host without one can start.
+    pub fn fleet_full(&self) -> bool {
+        self.fleet.is_some_and(|k| {
+            let c = &self.counters[k];
+            c.effective().is_some_and(|l| c.in_flight >= l)
         })
     }
 

@@ -7,6 +7,7 @@
 pub mod adaptive;
 pub mod clock;
 mod dispatcher;
+pub mod dry_run;
 pub mod event;
 mod executor;
 #[cfg(any(test, feature = "testing"))]
@@ -22,6 +23,7 @@ mod schedule;
 pub mod spec;
 mod state;
 pub mod transport_runner;
+mod verification;
 mod wave;
 pub mod windows;
 

@@ -41,6 +41,11 @@ impl Dispatcher {
         let n = self.spec.waves.get(w).map_or(0, |w| w.hosts.len());
         for i in 0..n {
             let h = self.spec.waves[w].hosts[i];
+            // With the fleet full, only hosts holding a slot can start anything: skipping the
+            // others keeps a pass over 1,000 waiting hosts cheap.
+            if self.limiter.fleet_full() && !self.limiter.holds(h) {
+                continue;
+            }
             self.schedule_host(h);
             if self.stop_starting() {
                 return;

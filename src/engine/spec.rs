@@ -43,6 +43,29 @@ pub struct RunSpec {
     pub params: BTreeMap<String, String>,
     /// Secret values by name: used for `stdin = NAME` and masked everywhere.
     pub secrets: BTreeMap<String, String>,
+    /// Configuration verification blocks; their captures are tasks with a
+    /// [`TaskSpec::capture_of`].
+    pub verifies: Vec<crate::verify::VerifySpec>,
+}
+
+/// Which side of a verification a capture task takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CapturePass {
+    /// Before the change.
+    Before,
+    /// After the change: once every after-capture of the block ran, the host is verified.
+    After,
+}
+
+/// Marks a task as one capture of a `verify` block.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CaptureRole {
+    /// Index into [`RunSpec::verifies`].
+    pub verify: usize,
+    /// The capture's name.
+    pub capture: String,
+    /// Before or after.
+    pub pass: CapturePass,
 }
 
 /// One host.
@@ -124,6 +147,8 @@ pub struct TaskSpec {
     pub env: BTreeMap<String, Template>,
     /// A secret's name whose value is sent on stdin.
     pub stdin: Option<String>,
+    /// Set when the task is a capture of a `verify` block (made by `RunSpec::from_plan`).
+    pub capture_of: Option<CaptureRole>,
 }
 
 impl fmt::Debug for TaskSpec {
@@ -141,7 +166,8 @@ impl fmt::Debug for TaskSpec {
 impl TaskSpec {
     /// A task with the contract's defaults (timeout 30m, estimate 1m, retry_delay 5s); `run`
     /// is parsed for `${…}` sites (a malformed one is kept as literal text).
-    pub fn new(name: impl Into<String>, hosts: Vec<HostId>, run: &str) -> Self {
+    pub fn new(name: impl Into<String>, hosts: Vec<HostId>, run: impl AsRef<str>) -> Self {
+        let run = run.as_ref();
         TaskSpec {
             name: name.into(),
             hosts,
@@ -159,6 +185,7 @@ impl TaskSpec {
             local: false,
             env: BTreeMap::new(),
             stdin: None,
+            capture_of: None,
         }
     }
 }

@@ -124,17 +124,24 @@ impl HostRun {
 
 /// The tasks of a host in run order: a topological order of their on-host dependencies,
 /// the earliest-written ready task first.
-fn host_order(spec: &RunSpec, mine: &[TaskId]) -> Vec<TaskId> {
+pub(crate) fn host_order(spec: &RunSpec, mine: &[TaskId]) -> Vec<TaskId> {
     let mut done = vec![false; spec.tasks.len()];
     let mut order = Vec::with_capacity(mine.len());
     while order.len() < mine.len() {
-        let next = mine.iter().copied().find(|&t| {
-            !done[t]
-                && spec.tasks[t]
+        let ready = |t: &TaskId| {
+            !done[*t]
+                && spec.tasks[*t]
                     .after
                     .iter()
                     .all(|&d| done.get(d).copied().unwrap_or(true) || !mine.contains(&d))
-        });
+        };
+        // A verification capture goes as soon as it may, so that "after X" reads the host
+        // right after X; otherwise the earliest-written ready task.
+        let next = mine
+            .iter()
+            .copied()
+            .find(|t| ready(t) && spec.tasks[*t].capture_of.is_some())
+            .or_else(|| mine.iter().copied().find(|t| ready(t)));
         // A cycle is the checker's to reject; append the rest as written rather than loop.
         let Some(t) = next else {
             order.extend(mine.iter().copied().filter(|&t| !done[t]));

@@ -13,6 +13,7 @@ pub mod journal;
 pub mod plan;
 pub mod program;
 pub mod resume;
+pub mod seal;
 pub mod secret;
 pub mod span;
 pub mod store;

@@ -6,9 +6,12 @@
 
 pub mod ast;
 pub mod audit;
+pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;
+pub mod inventory;
+pub mod inventory_ansible;
 pub mod journal;
 pub mod plan;
 pub mod program;
@@ -16,9 +19,11 @@ pub mod resume;
 pub mod seal;
 pub mod secret;
 pub mod span;
+pub mod stdlib;
 pub mod store;
 pub mod syntax;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod transport;
+pub mod verify;
 pub mod window;

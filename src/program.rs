@@ -216,12 +216,72 @@ impl Workflow {
         self.tasks.iter().find(|t| t.name == name)
     }
 
+    /// Indexes into [`Workflow::windows`] of the windows covering `host`.
+    pub fn windows_of(&self, host: HostId) -> Vec<usize> {
+        self.windows
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.hosts.contains(host))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The window set a host is subject to: every window covering it (all must be open)
+    /// minus the blackout dates. `None` when the workflow declares no window (always open).
+    pub fn window_set(&self, host: HostId) -> Option<crate::window::WindowSet> {
+        if self.windows.is_empty() {
+            return None;
+        }
+        let specs = self
+            .windows_of(host)
+            .into_iter()
+            .map(|i| self.windows[i].spec.clone())
+            .collect();
+        Some(crate::window::WindowSet::new(
+            specs,
+            self.window_settings.blackout.clone(),
+        ))
+    }
+
+    /// The order tasks run in on `host` when one task runs at a time (`per_host = 1`):
+    /// see [`host_order`].
+    pub fn host_order(&self, host: HostId) -> Vec<TaskId> {
+        host_order(&self.tasks, host)
+    }
+
     /// Every host some task targets.
     pub fn targeted_hosts(&self) -> HostSet {
         self.tasks
             .iter()
             .fold(HostSet::new(), |acc, t| acc.union(&t.hosts))
     }
+}
+
+/// The tasks targeting `host` in the order they run there one at a time: dependency order
+/// (among the dependencies that also run on the host), ties broken by the order written.
+/// Dependencies on tasks that do not run on the host (barriers) delay a task but do not
+/// reorder it. Tasks in a dependency cycle are left out (the checker rejects cycles).
+pub fn host_order(tasks: &[Task], host: HostId) -> Vec<TaskId> {
+    let on: Vec<&Task> = tasks.iter().filter(|t| t.hosts.contains(host)).collect();
+    let local = |id: TaskId| on.iter().any(|t| t.id == id);
+    let mut pending: BTreeMap<TaskId, usize> = on
+        .iter()
+        .map(|t| (t.id, t.deps.iter().filter(|d| local(**d)).count()))
+        .collect();
+    let mut order = Vec::with_capacity(on.len());
+    // Smallest written index among the ready tasks, one at a time.
+    while let Some((&next, _)) = pending.iter().find(|(_, n)| **n == 0) {
+        pending.remove(&next);
+        order.push(next);
+        for t in &on {
+            if t.deps.contains(&next) {
+                if let Some(n) = pending.get_mut(&t.id) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+    }
+    order
 }
 
 /// Types of params, template parameters and condition values.
@@ -240,6 +300,17 @@ pub enum Type {
 }
 
 impl Type {
+    /// The name with its article, for messages: "an int", "a string".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Type::String => "a string",
+            Type::Int => "an int",
+            Type::Bool => "a bool",
+            Type::Duration => "a duration",
+            Type::Percent => "a percent",
+        }
+    }
+
     /// The name as written in source.
     pub fn name(self) -> &'static str {
         match self {
@@ -356,8 +427,8 @@ pub struct Notify {
 pub struct Window {
     /// Hosts it covers.
     pub hosts: HostSet,
-    /// The spec as written (parse it with `crate::window`).
-    pub spec_text: String,
+    /// The parsed spec.
+    pub spec: crate::window::WindowSpec,
     /// Span of the spec string literal.
     pub spec_span: Span,
     /// The whole declaration.

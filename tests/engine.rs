@@ -8,6 +8,7 @@ use sflow::engine::event::{
     CancelReason, EventKind, Failure, HaltReason, OnExpire, RollbackScope, ThrottleReason,
 };
 use sflow::engine::fake::{FakeRunner, Scripted};
+use sflow::engine::interp::Template;
 use sflow::engine::limits::{LimitsConfig, PerGroup};
 use sflow::engine::spec::{Threshold, WindowCheck};
 use sflow::engine::windows::testing::Intervals;
@@ -366,8 +367,8 @@ fn canary_spec(scope: RollbackScope) -> RunSpec {
         task("change_b", &all, "b"),
         task("check", &all, "check"),
     ];
-    tasks[0].rollback = Some("undo_a".into());
-    tasks[1].rollback = Some("undo_b".into());
+    tasks[0].rollback = Some(Template::literal("undo_a"));
+    tasks[1].rollback = Some(Template::literal("undo_b"));
     tasks[1].after = vec![0];
     tasks[2].after = vec![1];
     let mut s = spec(hs, tasks);
@@ -508,7 +509,7 @@ fn window_spec(on_expire: OnExpire) -> RunSpec {
         task("long", &[0], "long"),
         task("after", &[0], "after"),
     ];
-    tasks[0].rollback = Some("unprep".into());
+    tasks[0].rollback = Some(Template::literal("unprep"));
     tasks[1].after = vec![0];
     tasks[1].timeout = secs(3 * 3600);
     tasks[2].after = vec![1];
@@ -753,4 +754,276 @@ async fn captures_feed_when_and_interpolation_and_secrets_never_show() {
     assert_eq!(out.result.hosts["h0"].tasks[2].stdout, "logged in with ***");
     let json: String = out.events.iter().map(|k| format!("{k:?}")).collect();
     assert!(!json.contains("hunter2"), "a secret leaked into the events");
+}
+
+/// The seed scenario end to end over real SSH: the in-process fleet of 50 virtual hosts
+/// answers scripted `apt-get` and `dpkg -l`, the workflow is compiled from source and lowered
+/// into a plan, and the engine runs it through the SSH transport.
+mod seed {
+    use super::*;
+    use sflow::check::{check_file, CheckOptions, MemoryFs};
+    use sflow::engine::from_plan::RunChoices;
+    use sflow::engine::transport_runner::TransportRunner;
+    use sflow::span::SourceMap;
+    use sflow::testing::{Fleet, Reply, Request};
+    use sflow::transport::ssh::SshTransport;
+    use sflow::transport::Transport;
+    use std::path::PathBuf;
+
+    fn source(fleet: &Fleet) -> String {
+        let mut inv = String::from("inventory {\n");
+        for (i, h) in fleet.hosts().iter().enumerate() {
+            inv.push_str(&format!(
+                "  host {} {{ address = \"{}\"  port = {}  user = \"sflow\"  n = \"{i}\" }}\n",
+                h.name,
+                h.addr.ip(),
+                h.addr.port()
+            ));
+        }
+        let names = |r: std::ops::Range<usize>| {
+            r.map(|i| fleet.hosts()[i].name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        inv.push_str(&format!("  group web_servers = [{}]\n", names(0..10)));
+        inv.push_str(&format!("  group db_servers = [{}]\n", names(10..20)));
+        inv.push_str(&format!("  group cache_servers = [{}]\n", names(20..50)));
+        inv.push_str("  group fleet = [web_servers, db_servers, cache_servers]\n}\n");
+        let canary = &fleet.hosts()[0].name;
+        inv + &format!(
+            r#"
+workflow os_patching {{
+  change = "CHG-2291"
+  window web_servers = "Sun 01:00-03:00 UTC"
+  window db_servers = "Sun 01:00-05:00 UTC"
+  window cache_servers = "Sun 01:00-05:00 UTC"
+  windows {{ cutoff = 10m  on_expire = "finish" }}
+  parallel {{ max_servers = 10  per_group = 5 }}
+
+  task backup on fleet {{ run = "tar -czf /backup/etc.tar.gz /etc" }}
+  task update_repos on fleet {{ run = "apt-get update"  retry = 2  retry_delay = 1s }}
+  task upgrade_packages on fleet after update_repos {{ run = "apt-get -y upgrade"  estimate = 15m  sudo = true }}
+  task versions on fleet after upgrade_packages {{ run = "dpkg -l | grep -E 'openssl|bash'"  capture = pkgs }}
+  task restart_services on web_servers after upgrade_packages {{ run = "systemctl restart nginx"  sudo = true }}
+  task verify_web on web_servers after restart_services {{ run = "curl -s http://localhost/health | grep -q OK" }}
+
+  rollout {{
+    wave canary = [{canary}]
+    wave web = web_servers except {canary}
+    wave db = db_servers
+    wave cache = cache_servers
+    verify = [verify_web]
+    auto_rollback = true
+  }}
+}}
+"#
+        )
+    }
+
+    fn answer(healthy_canary: bool) -> impl Fn(&Request) -> Reply + Send + Sync + 'static {
+        move |req| {
+            let c = &req.command;
+            if c.contains("curl -s http://localhost/health")
+                && req.host == "host-000"
+                && !healthy_canary
+            {
+                Reply::fail(1, "")
+            } else if c.contains("dpkg -l") {
+                Reply::ok("ii  openssl  3.0.15-1~deb12u1  amd64\nii  bash  5.2.15-2+b7  amd64\n")
+            } else if c.contains("apt-get -y upgrade") {
+                Reply::ok("3 upgraded, 0 newly installed\n")
+            } else if c.contains("apt-get update")
+                || c.contains("tar -czf")
+                || c.contains("systemctl")
+                || c.contains("curl")
+            {
+                Reply::ok("")
+            } else {
+                Reply::fail(127, "command not found")
+            }
+        }
+    }
+
+    async fn run_seed(healthy_canary: bool) -> (Fleet, RunResult) {
+        let fleet = match Fleet::builder()
+            .hosts(50)
+            .respond(answer(healthy_canary))
+            .start()
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => panic!("fleet: {e}"),
+        };
+        let path = PathBuf::from("seed.sflow");
+        let fs = MemoryFs([(path.clone(), source(&fleet))].into_iter().collect());
+        let mut sources = SourceMap::new();
+        let outcome = check_file(&mut sources, &path, &fs, &CheckOptions::default());
+        let program = match outcome.map(|o| (o.program, o.diagnostics)) {
+            Ok((Some(p), _)) => p,
+            Ok((None, d)) => panic!("does not check: {d:?}"),
+            Err(e) => panic!("{e}"),
+        };
+        let plan = match sflow::plan::lower(&program, None, &[]) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        let ssh = match SshTransport::new(fleet.ssh_options()) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+        let transport: Arc<dyn Transport> = Arc::new(ssh);
+        let runner = Arc::new(TransportRunner::new(&plan, transport.clone()));
+        let spec = RunSpec::from_plan(&plan, RunChoices::default());
+        // Sunday 01:00 UTC: every window is open; the clock runs at real speed from there.
+        let sunday = DateTime::parse_from_rfc3339("2026-12-06T01:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default();
+        let options = RunOptions {
+            clock: Arc::new(VirtualClock::starting_at(sunday)),
+            ..RunOptions::default()
+        };
+        let result = execute(spec, runner, options).await;
+        transport.close().await;
+        (fleet, result)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_seed_scenario_patches_fifty_hosts_wave_by_wave() {
+        let (fleet, result) = run_seed(true).await;
+        assert_eq!(result.status, RunStatus::Succeeded, "{result:#?}");
+        assert_eq!(result.successful_servers.len(), 50);
+        let log = fleet.commands();
+        // web hosts: 6 commands, the others 4.
+        assert_eq!(log.len(), 10 * 6 + 40 * 4);
+        let per_host = |i: usize| {
+            log.iter()
+                .filter(|r| r.host_index == i)
+                .map(|r| r.request.command.clone())
+                .collect::<Vec<_>>()
+        };
+        let web = per_host(3);
+        assert_eq!(web.len(), 6);
+        assert!(
+            web[0].contains("tar -czf") && web[1].contains("apt-get update"),
+            "{web:?}"
+        );
+        assert!(
+            web[2].starts_with("sudo ") && web[2].contains("apt-get -y upgrade"),
+            "{web:?}"
+        );
+        // The canary finishes before any other host starts; waves run in order.
+        let first_of =
+            |range: std::ops::Range<usize>| log.iter().position(|r| range.contains(&r.host_index));
+        let last_of =
+            |range: std::ops::Range<usize>| log.iter().rposition(|r| range.contains(&r.host_index));
+        assert!(last_of(0..1) < first_of(1..50));
+        assert!(last_of(1..10) < first_of(10..50));
+        assert!(last_of(10..20) < first_of(20..50));
+        let pkgs = result.hosts["host-042"]
+            .tasks
+            .iter()
+            .find(|t| t.task == "versions")
+            .map(|t| t.stdout.clone());
+        assert!(pkgs.is_some_and(|s| s.contains("openssl  3.0.15-1~deb12u1")));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unhealthy_canary_stops_the_seed_rollout() {
+        let (fleet, result) = run_seed(false).await;
+        assert_eq!(result.status, RunStatus::Halted);
+        assert_eq!(result.failed_servers, vec!["host-000"]);
+        assert!(
+            fleet.commands().iter().all(|r| r.host_index == 0),
+            "nothing beyond the canary ran"
+        );
+        assert_eq!(result.cancelled_servers.len(), 49);
+    }
+}
+
+/// The binary, as an operator runs it.
+mod cli {
+    use std::process::Command;
+
+    fn sflow(args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_sflow"))
+            .args(args)
+            .output();
+        let Ok(out) = out else {
+            panic!("cannot run sflow")
+        };
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn quickstart() -> String {
+        format!("{}/examples/quickstart.sflow", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn the_quickstart_runs_on_this_machine_and_streams_json_events() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let param = format!("dir={}", dir.path().join("q").display());
+        let (code, stdout, stderr) = sflow(&[
+            "run",
+            &quickstart(),
+            "--yes",
+            "--format",
+            "json",
+            "--param",
+            &param,
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let kinds: Vec<String> = stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"))
+            })
+            .map(|v| v["kind"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(kinds.first().map(String::as_str), Some("run_started"));
+        assert_eq!(kinds.last().map(String::as_str), Some("run_finished"));
+        assert_eq!(kinds.iter().filter(|k| *k == "gate_result").count(), 2);
+        let marker =
+            std::fs::read_to_string(dir.path().join("q").join("main.local")).unwrap_or_default();
+        assert!(marker.starts_with("main disk="), "{marker}");
+    }
+
+    #[test]
+    fn dry_run_prints_commands_and_touches_nothing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = dir.path().join("never");
+        let param = format!("dir={}", target.display());
+        let (code, stdout, _) = sflow(&["run", &quickstart(), "--dry-run", "--param", &param]);
+        assert_eq!(code, 0);
+        assert_eq!(stdout.lines().count(), 8, "{stdout}");
+        assert!(
+            stdout
+                .contains("[canary] canary.local write_marker: echo \"canary disk=${disk_pct}%\""),
+            "{stdout}"
+        );
+        assert!(!target.exists(), "a dry run must not run anything");
+    }
+
+    #[test]
+    fn usage_errors_and_tampered_plans_exit_2() {
+        let (code, _, stderr) = sflow(&["run", &quickstart(), "--yes", "--max-failures", "lots"]);
+        assert_eq!(code, 2, "{stderr}");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let plan = dir.path().join("plan.json");
+        let plan_s = plan.display().to_string();
+        let (code, _, stderr) = sflow(&["plan", &quickstart(), "-o", &plan_s, "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let text = std::fs::read_to_string(&plan)
+            .unwrap_or_default()
+            .replace("mkdir -p", "rm -rf");
+        std::fs::write(&plan, text).unwrap_or_else(|e| panic!("{e}"));
+        let (code, _, stderr) = sflow(&["run", &plan_s, "--yes"]);
+        assert_eq!(
+            code, 2,
+            "a plan whose hash does not match is refused: {stderr}"
+        );
+    }
 }

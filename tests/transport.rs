@@ -491,3 +491,29 @@ async fn jump_hosts_share_one_bastion_connection() {
     ssh.close().await;
     assert_eq!(ssh.open_connections(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transports_dispatch_on_host_kind() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .start()
+        .await
+        .unwrap();
+    let both = sflow::transport::Transports::new(fast(fleet.ssh_options())).unwrap();
+    let remote = bounded(both.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    assert_eq!(remote.stdout.text(), "up 3 days\n");
+    let local = sflow::transport::HostSpec::local("localhost");
+    bounded(both.open(&local)).await.unwrap();
+    let out = bounded(both.run(&local, &RemoteCommand::new("echo here")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "here\n");
+    assert_eq!(
+        fleet.commands_on(0).len(),
+        1,
+        "the local command never reached the fleet"
+    );
+    both.close().await;
+}

@@ -3,8 +3,13 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod check;
+pub mod explain;
 pub mod audit;
 pub mod journal;
+pub mod plan;
+pub mod run;
+pub mod windows;
 use std::process::ExitCode;
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -30,6 +35,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check workflows: parse, resolve and type-check, report every problem.
+    Check(check::CheckArgs),
+    /// Explain a diagnostic code, with an example.
+    Explain(explain::ExplainArgs),
     /// Check the audit log
     Audit(audit::AuditArgs),
     /// List recorded runs
@@ -38,6 +47,12 @@ pub enum Command {
     Show(journal::ShowArgs),
     /// Show the commands of a run and their outputs
     Log(journal::LogArgs),
+    /// Show the execution plan: waves, windows, tasks per host, limits and a forecast.
+    Plan(plan::PlanArgs),
+    /// Run a workflow (or a saved plan): waves, windows, limits, gates, rollback.
+    Run(Box<run::RunArgs>),
+    /// List the occurrences of a workflow's windows over the coming days.
+    Windows(windows::WindowsArgs),
 }
 
 /// Entry point of the binary.
@@ -54,9 +69,14 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Explain(args) => explain::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Runs(args) => journal::runs(&args),
         Command::Show(args) => journal::show(&args),
         Command::Log(args) => journal::log(&args),
+        Command::Plan(args) => plan::run(args),
+        Command::Run(args) => run::run(*args),
+        Command::Windows(args) => windows::run(args),
     }
 }

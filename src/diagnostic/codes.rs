@@ -275,6 +275,19 @@ lists, journals and logs. Secrets reach commands only through stdin.
 
     sflow check deploy.sflow --workflow deploy_al";
 
+    E0032 = Error, "invalid inventory",
+"An Ansible inventory (INI, YAML, or the JSON a dynamic inventory prints for `--list`) cannot
+be read: a syntax error, a value of the wrong shape, a bad host pattern, a group that is its
+own child, or a connection variable sflow cannot use. The error points into the inventory.
+
+    [web]
+    web[3:1].example.com          # a range must go upwards: web[1:3]
+    [web:vars]
+    ansible_port=ssh              # a port is a number
+
+A failing `inventory command(\"...\")` is reported here too, with its exit status and the end
+of its error output.";
+
     W0001 = Warning, "per-group limit above max_servers",
 "A `parallel` per-group limit is higher than `max_servers`, so it can never be reached.
 
@@ -290,6 +303,15 @@ nothing), so it never runs.
 "A task keeps its output with `capture = NAME`, but no condition or interpolation reads it.
 
     task a on web { run = \"df\"  capture = disk }   # `disk` unused";
+
+    W0004 = Warning, "inventory entry ignored",
+"Ansible accepts something in an inventory that sflow cannot use, and skips it: a key of a
+YAML group other than `hosts`, `vars` and `children`, a host reached by a connection other
+than ssh or local (`ansible_connection=winrm`), a name that is both a host and a group.
+
+    all:
+      hostz:            # a typo of `hosts`: Ansible warns and skips it too
+        web1:";
 }
 
 #[cfg(test)]

@@ -51,28 +51,97 @@ pub enum InterpError {
     Unknown(String),
 }
 
-/// Quotes `s` for a POSIX shell: unchanged when it is made only of characters no shell treats
-/// specially, else single-quoted with `'` written as `'\''`.
+/// Quotes `s` for a POSIX shell: the plan's one quoting rule ([`crate::plan::shell_quote`]).
 pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(c, '_' | '-' | '.' | '/' | ':' | '@' | '%' | '+' | '=' | ',')
-        });
-    if safe {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
+    crate::plan::shell_quote(s)
+}
+
+/// A piece of a command template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Literal text, as the shell will see it.
+    Text(String),
+    /// A value looked up on the host at run time (`host.dc`, `disk_pct`, `check.stdout`).
+    Value {
+        /// The path given to the resolver.
+        path: String,
+        /// Insert as is rather than shell-quoted.
+        raw: bool,
+    },
+}
+
+/// A command with its run-time interpolation sites.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Template {
+    /// Text and sites in order.
+    pub pieces: Vec<Piece>,
+}
+
+impl Template {
+    /// A template of literal text only.
+    pub fn literal(text: impl Into<String>) -> Self {
+        Template {
+            pieces: vec![Piece::Text(text.into())],
         }
     }
-    out.push('\'');
-    out
+
+    /// Parses `${expr}` / `${raw expr}` sites out of `source`.
+    pub fn parse(source: &str) -> Result<Self, InterpError> {
+        let mut pieces = Vec::new();
+        let mut rest = source;
+        while let Some(pos) = rest.find("${") {
+            if pos > 0 {
+                pieces.push(Piece::Text(rest[..pos].to_string()));
+            }
+            let after = &rest[pos + 2..];
+            let end = after.find('}').ok_or(InterpError::Unterminated)?;
+            let inner = after[..end].trim();
+            let (raw, path) = match inner.strip_prefix("raw") {
+                Some(e) if e.starts_with(char::is_whitespace) => (true, e.trim()),
+                _ => (false, inner),
+            };
+            if path.is_empty() {
+                return Err(InterpError::Empty);
+            }
+            pieces.push(Piece::Value {
+                path: path.to_string(),
+                raw,
+            });
+            rest = &after[end + 1..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(Template { pieces })
+    }
+
+    /// Expands the sites with `resolve`: quoted unless raw; secrets masked in the display form.
+    pub fn render(
+        &self,
+        resolve: &dyn Fn(&str) -> Option<Value>,
+    ) -> Result<Interpolated, InterpError> {
+        let mut command = String::new();
+        let mut display = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => {
+                    command.push_str(t);
+                    display.push_str(t);
+                }
+                Piece::Value { path, raw } => {
+                    let value = resolve(path).ok_or_else(|| InterpError::Unknown(path.clone()))?;
+                    let text = if *raw {
+                        value.text.clone()
+                    } else {
+                        shell_quote(&value.text)
+                    };
+                    command.push_str(&text);
+                    display.push_str(if value.secret { MASK } else { &text });
+                }
+            }
+        }
+        Ok(Interpolated { command, display })
+    }
 }
 
 /// Expands every `${expr}` / `${raw expr}` of `template` with `resolve` (given the trimmed
@@ -81,39 +150,7 @@ pub fn interpolate(
     template: &str,
     resolve: &dyn Fn(&str) -> Option<Value>,
 ) -> Result<Interpolated, InterpError> {
-    let mut command = String::with_capacity(template.len());
-    let mut display = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(pos) = rest.find("${") {
-        command.push_str(&rest[..pos]);
-        display.push_str(&rest[..pos]);
-        let after = &rest[pos + 2..];
-        let end = after.find('}').ok_or(InterpError::Unterminated)?;
-        let inner = after[..end].trim();
-        let (raw, expr) = match inner.strip_prefix("raw") {
-            Some(e) if e.starts_with(char::is_whitespace) => (true, e.trim()),
-            _ => (false, inner),
-        };
-        if expr.is_empty() {
-            return Err(InterpError::Empty);
-        }
-        let value = resolve(expr).ok_or_else(|| InterpError::Unknown(expr.to_string()))?;
-        let text = if raw {
-            value.text.clone()
-        } else {
-            shell_quote(&value.text)
-        };
-        command.push_str(&text);
-        if value.secret {
-            display.push_str(MASK);
-        } else {
-            display.push_str(&text);
-        }
-        rest = &after[end + 1..];
-    }
-    command.push_str(rest);
-    display.push_str(rest);
-    Ok(Interpolated { command, display })
+    Template::parse(template)?.render(resolve)
 }
 
 /// The secret values of a run, for masking anything shown.

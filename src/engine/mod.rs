@@ -7,10 +7,12 @@
 pub mod adaptive;
 pub mod clock;
 mod dispatcher;
+pub mod dry_run;
 pub mod event;
 mod executor;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
+pub mod from_plan;
 pub mod interp;
 pub mod limits;
 pub mod report;
@@ -20,6 +22,7 @@ pub mod runner;
 mod schedule;
 pub mod spec;
 mod state;
+pub mod transport_runner;
 mod wave;
 pub mod windows;
 

@@ -7,11 +7,12 @@
 
 use super::dispatcher::{Dispatcher, Timer};
 use super::event::{CancelReason, EventKind, Failure, TaskState};
-use super::interp::{interpolate, Value};
+use super::interp::{Template, Value};
 use super::runner::CommandRequest;
 use super::spec::{HostFacts, HostId, TaskId};
 use super::windows::{fit, Fit};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -322,7 +323,7 @@ impl Dispatcher {
         &self,
         h: HostId,
         t: TaskId,
-        template: &str,
+        template: &Template,
     ) -> Result<(CommandRequest, String), String> {
         let task = &self.spec.tasks[t];
         let hr = &self.hosts[h];
@@ -341,7 +342,14 @@ impl Dispatcher {
                 })
             })
         };
-        let cmd = interpolate(template, &resolve).map_err(|e| e.to_string())?;
+        let cmd = template.render(&resolve).map_err(|e| e.to_string())?;
+        let mut env = BTreeMap::new();
+        for (k, v) in &task.env {
+            env.insert(
+                k.clone(),
+                v.render(&resolve).map_err(|e| e.to_string())?.command,
+            );
+        }
         let stdin = match &task.stdin {
             Some(name) => Some(
                 secrets
@@ -357,7 +365,7 @@ impl Dispatcher {
             task: task.name.clone(),
             command: cmd.command,
             sudo: task.sudo,
-            env: task.env.clone(),
+            env,
             stdin,
             local: task.local,
         };

@@ -7,6 +7,7 @@
 //! small traits so the plan's own representations plug in without a second format.
 
 use super::event::{OnExpire, RollbackScope, TaskState};
+use super::interp::Template;
 use super::limits::{HostLimitInfo, LimitsConfig};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -99,10 +100,10 @@ pub struct TaskSpec {
     pub after: Vec<TaskId>,
     /// `when`.
     pub when: Option<Condition>,
-    /// The command template (`${…}` interpolated per host).
-    pub run: String,
-    /// The undo command template.
-    pub rollback: Option<String>,
+    /// The command (its sites are filled in per host).
+    pub run: Template,
+    /// The undo command.
+    pub rollback: Option<Template>,
     /// Per attempt.
     pub timeout: Duration,
     /// Extra attempts after a failure.
@@ -119,8 +120,8 @@ pub struct TaskSpec {
     pub capture: Option<String>,
     /// Run on the controller, once per target host.
     pub local: bool,
-    /// Environment of the command.
-    pub env: BTreeMap<String, String>,
+    /// Environment of the command (values may hold sites too).
+    pub env: BTreeMap<String, Template>,
     /// A secret's name whose value is sent on stdin.
     pub stdin: Option<String>,
 }
@@ -132,20 +133,21 @@ impl fmt::Debug for TaskSpec {
             .field("hosts", &self.hosts)
             .field("after", &self.after)
             .field("when", &self.when.is_some())
-            .field("run", &self.run)
+            .field("run", &self.run.pieces.len())
             .finish_non_exhaustive()
     }
 }
 
 impl TaskSpec {
-    /// A task with the contract's defaults (timeout 30m, estimate 1m, retry_delay 5s).
-    pub fn new(name: impl Into<String>, hosts: Vec<HostId>, run: impl Into<String>) -> Self {
+    /// A task with the contract's defaults (timeout 30m, estimate 1m, retry_delay 5s); `run`
+    /// is parsed for `${…}` sites (a malformed one is kept as literal text).
+    pub fn new(name: impl Into<String>, hosts: Vec<HostId>, run: &str) -> Self {
         TaskSpec {
             name: name.into(),
             hosts,
             after: Vec::new(),
             when: None,
-            run: run.into(),
+            run: Template::parse(run).unwrap_or_else(|_| Template::literal(run)),
             rollback: None,
             timeout: Duration::from_secs(30 * 60),
             retry: 0,

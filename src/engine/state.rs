@@ -124,7 +124,7 @@ impl HostRun {
 
 /// The tasks of a host in run order: a topological order of their on-host dependencies,
 /// the earliest-written ready task first.
-fn host_order(spec: &RunSpec, mine: &[TaskId]) -> Vec<TaskId> {
+pub(crate) fn host_order(spec: &RunSpec, mine: &[TaskId]) -> Vec<TaskId> {
     let mut done = vec![false; spec.tasks.len()];
     let mut order = Vec::with_capacity(mine.len());
     while order.len() < mine.len() {

@@ -61,7 +61,7 @@ pub struct WaveForecast {
     pub work: Duration,
     /// When it may start: the forecast's instant, or the previous wave's end plus `bake`.
     pub ready: DateTime<Utc>,
-    /// The first occurrence at or after `ready` of each window set of its hosts.
+    /// The occurrence open at `ready`, or the next, of each window set of its hosts.
     pub windows: Vec<WindowOccurrence>,
     /// When its first step starts.
     pub start: Option<DateTime<Utc>>,
@@ -82,7 +82,8 @@ pub struct WaveForecast {
 pub struct WindowOccurrence {
     /// Index into the plan's window sets.
     pub set: u32,
-    /// The occurrence (cut at the wave's ready instant); `None`: the set never opens again.
+    /// The whole occurrence open at the wave's ready instant or next; `None`: the set never
+    /// opens again.
     pub next: Option<Interval>,
 }
 
@@ -104,7 +105,7 @@ pub fn forecast(plan: &Plan, at: DateTime<Utc>) -> Forecast {
             .iter()
             .map(|s| WindowOccurrence {
                 set: *s,
-                next: plan.windows.sets[*s as usize].current_or_next(ready),
+                next: plan.windows.sets[*s as usize].occurrence_at_or_after(ready),
             })
             .collect();
         let occurrences = result
@@ -478,6 +479,12 @@ impl<'p, 'c, 'w> Sim<'p, 'c, 'w> {
                 self.hosts[h].finished = true;
                 continue;
             }
+            // A host whose first step waits for a barrier takes no slot until it clears, so
+            // that waiting hosts cannot starve the hosts that would clear it.
+            if let Some(b) = self.uncleared_barrier(h, 0) {
+                self.wait_for_barrier(b, h);
+                continue;
+            }
             match self.fit(h, 0) {
                 None => {
                     self.never_fits(h, 0);
@@ -506,6 +513,22 @@ impl<'p, 'c, 'w> Sim<'p, 'c, 'w> {
         }
     }
 
+    fn uncleared_barrier(&self, h: usize, s: usize) -> Option<u32> {
+        self.steps(h)[s]
+            .barriers
+            .iter()
+            .copied()
+            .find(|b| !self.barrier_clear(*b))
+    }
+
+    fn wait_for_barrier(&mut self, task: u32, h: usize) {
+        if let Some(i) = self.wave.barriers.iter().position(|x| x.task == task) {
+            if !self.barrier_waiters[i].contains(&h) {
+                self.barrier_waiters[i].push(h);
+            }
+        }
+    }
+
     fn barrier_clear(&self, task: u32) -> bool {
         self.barrier_left
             .iter()
@@ -527,14 +550,10 @@ impl<'p, 'c, 'w> Sim<'p, 'c, 'w> {
                 .after
                 .iter()
                 .all(|a| self.hosts[h].step[*a as usize] == 2);
-            let blocking = step.barriers.iter().find(|b| !self.barrier_clear(**b));
+            let blocking = self.uncleared_barrier(h, s);
             if !deps_done || blocking.is_some() {
                 if let Some(b) = blocking {
-                    if let Some(i) = self.wave.barriers.iter().position(|x| x.task == *b) {
-                        if !self.barrier_waiters[i].contains(&h) {
-                            self.barrier_waiters[i].push(h);
-                        }
-                    }
+                    self.wait_for_barrier(b, h);
                 }
                 if self.per_host == 1 {
                     return;
@@ -582,10 +601,17 @@ impl<'p, 'c, 'w> Sim<'p, 'c, 'w> {
         if let Some(i) = self.barrier_left.iter().position(|(t, _)| *t == task) {
             self.barrier_left[i].1 = self.barrier_left[i].1.saturating_sub(1);
             if self.barrier_left[i].1 == 0 {
+                let mut woke_unstarted = false;
                 for waiter in std::mem::take(&mut self.barrier_waiters[i]) {
-                    if waiter != h {
+                    if !self.hosts[waiter].started {
+                        self.pending.insert(waiter);
+                        woke_unstarted = true;
+                    } else if waiter != h {
                         self.progress(waiter);
                     }
+                }
+                if woke_unstarted {
+                    self.start_hosts();
                 }
             }
         }

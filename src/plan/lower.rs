@@ -121,7 +121,11 @@ pub fn lower(
     Ok(plan)
 }
 
-fn pick_workflow<'a>(program: &'a Program, name: Option<&str>) -> Result<&'a Workflow, PlanError> {
+/// The workflow named `name`, or the only one of the program.
+pub fn pick_workflow<'a>(
+    program: &'a Program,
+    name: Option<&str>,
+) -> Result<&'a Workflow, PlanError> {
     let names = || {
         program
             .workflows
@@ -325,7 +329,7 @@ impl<'a> Lowering<'a> {
             .map(|w| {
                 Ok(DeclaredWindow {
                     target: self.target_label(&w.hosts),
-                    spec: parse_spec(&w.spec_text)?,
+                    spec: w.spec.clone(),
                     hosts: self.indices(&w.hosts),
                 })
             })
@@ -412,23 +416,8 @@ impl<'a> Lowering<'a> {
             .collect()
     }
 
-    /// A group's name when `set` is exactly its (involved) hosts, else the host list collapsed.
     fn target_label(&self, set: &HostSet) -> String {
-        let involved = |s: &HostSet| -> Vec<u32> { self.indices(s) };
-        let mine = involved(set);
-        let mut groups: Vec<&program::Group> = self.program.inventory.groups.values().collect();
-        groups.sort_by_key(|g| g.hosts.len());
-        if let Some(g) = groups.iter().find(|g| g.hosts == *set) {
-            return g.name.clone();
-        }
-        if let Some(g) = groups
-            .iter()
-            .find(|g| !mine.is_empty() && involved(&g.hosts) == mine)
-        {
-            return g.name.clone();
-        }
-        let names: Vec<&str> = self.program.inventory.names(set);
-        super::hostlist::collapse(&names)
+        target_label(&self.program.inventory, set)
     }
 
     fn task(&self, t: &program::Task) -> Task {
@@ -611,11 +600,7 @@ impl<'a> Lowering<'a> {
     #[allow(clippy::type_complexity)]
     fn window_sets(&self) -> Result<(Vec<WindowSet>, HashMap<HostId, u32>), PlanError> {
         let wf = self.wf;
-        let specs = wf
-            .windows
-            .iter()
-            .map(|w| parse_spec(&w.spec_text))
-            .collect::<Result<Vec<_>, _>>()?;
+        let specs: Vec<&WindowSpec> = wf.windows.iter().map(|w| &w.spec).collect();
         let mut sets = Vec::new();
         let mut by_key: HashMap<Vec<usize>, u32> = HashMap::new();
         let mut of_host = HashMap::new();
@@ -736,6 +721,20 @@ impl<'a> Lowering<'a> {
     }
 }
 
+/// A name for a set of hosts: the smallest group with exactly these hosts, else the host list
+/// collapsed (`web[01-03].example.com`).
+pub fn target_label(inventory: &program::Inventory, set: &HostSet) -> String {
+    inventory
+        .groups
+        .values()
+        .filter(|g| g.hosts == *set)
+        .min_by_key(|g| g.hosts.len())
+        .map_or_else(
+            || super::hostlist::collapse(&inventory.names(set)),
+            |g| g.name.clone(),
+        )
+}
+
 fn site(v: &program::ValueRef) -> Site {
     match v {
         program::ValueRef::Param(name) => Site::HostAttr(format!("param.{name}")),
@@ -754,16 +753,6 @@ fn site(v: &program::ValueRef) -> Site {
             },
         ),
     }
-}
-
-fn parse_spec(text: &str) -> Result<WindowSpec, PlanError> {
-    WindowSpec::parse(text).map_err(|errors| PlanError::Window {
-        spec: text.to_string(),
-        message: errors
-            .first()
-            .map(|e| e.message.clone())
-            .unwrap_or_default(),
-    })
 }
 
 /// For each barrier task of the wave's routes, the wave's hosts whose route runs it.

@@ -34,7 +34,7 @@ pub mod render;
 mod tests;
 
 pub use command::{shell_quote, Command, Cond, Field, Op, Part, Site, TaskNames, Value};
-pub use lower::{lower, parse_param, PlanError};
+pub use lower::{lower, parse_param, pick_workflow, target_label, PlanError};
 
 use crate::window::WindowSet;
 use serde::{Deserialize, Serialize};

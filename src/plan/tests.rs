@@ -106,7 +106,7 @@ fn workflow(tasks: Vec<p::Task>, waves: Vec<(&str, HostSet)>) -> Workflow {
 fn window(hosts: HostSet, spec: &str) -> p::Window {
     p::Window {
         hosts,
-        spec_text: spec.into(),
+        spec: crate::window::WindowSpec::parse(spec).unwrap(),
         spec_span: Span::default(),
         span: Span::default(),
     }
@@ -324,7 +324,7 @@ fn hash_is_stable_and_covers_commands_hosts_limits_and_windows() {
     assert_ne!(plan_of(inv.clone(), limit).hash, base.hash);
 
     let mut win = wf.clone();
-    win.windows[0].spec_text = "Sun 01:00-04:00 UTC".into();
+    win.windows[0].spec = crate::window::WindowSpec::parse("Sun 01:00-04:00 UTC").unwrap();
     assert_ne!(plan_of(inv.clone(), win).hash, base.hash);
 
     let mut host = inv.clone();
@@ -482,4 +482,43 @@ fn forecast_waves_follow_each_other_with_bake_and_block_on_impossible_windows() 
         .as_deref()
         .is_some_and(|b| b.contains("task `b`")));
     assert_eq!(f.finish, None);
+}
+
+#[test]
+fn forecast_per_host_parallelism_and_barriers() {
+    // One host, tasks a (10m) and b (5m) independent, c (5m) after both. One at a time:
+    // 10 + 5 + 5 = 20m. Two at a time: a and b together, c when a ends at 10m: 15m.
+    let one = set([0]);
+    let tasks = vec![
+        task(0, "a", one.clone(), &[], 10),
+        task(1, "b", one.clone(), &[], 5),
+        task(2, "c", one.clone(), &[0, 1], 5),
+    ];
+    let at = utc("2026-11-28T00:00:00Z");
+    let mut wf = workflow(tasks, vec![("all", one)]);
+    let serial = forecast(&plan_of(inventory(1, |i| format!("h{i}")), wf.clone()), at);
+    assert_eq!(serial.finish, Some(utc("2026-11-28T00:20:00Z")));
+    wf.parallel.per_host = 2;
+    let parallel = forecast(&plan_of(inventory(1, |i| format!("h{i}")), wf), at);
+    assert_eq!(parallel.finish, Some(utc("2026-11-28T00:15:00Z")));
+
+    // A barrier: `deploy` on h0 and h1 waits for `migrate` (30m) on h2. Without limits or
+    // windows, deploy (5m) runs 30m-35m on both web hosts.
+    let tasks = vec![
+        task(0, "migrate", set([2]), &[], 30),
+        task(1, "deploy", set([0, 1]), &[0], 5),
+    ];
+    let plan = plan_of(
+        inventory(3, |i| format!("h{i}")),
+        workflow(tasks, vec![("all", set([0, 1, 2]))]),
+    );
+    let f = forecast(&plan, at);
+    assert_eq!(f.waves[0].start, Some(at));
+    assert_eq!(f.finish, Some(utc("2026-11-28T00:35:00Z")));
+    // With two slots, the waiting web hosts must not hold them: h2 runs migrate first.
+    let mut limited = plan.clone();
+    limited.limits.max_servers = Some(2);
+    let f = forecast(&limited, at);
+    assert_eq!(f.finish, Some(utc("2026-11-28T00:35:00Z")));
+    assert!(f.waves[0].blocked.is_none());
 }

@@ -80,7 +80,9 @@ pub fn from_pest(src: &str, file: FileId, epos: usize, positives: &[Rule]) -> Di
     let at = Span::new(file, epos, epos + len);
     if positives.contains(&Rule::eq) {
         if let Some((ws, word)) = word_before(src, epos) {
-            let next = src[epos..].lines().next().unwrap_or("").trim();
+            let line = src[epos..].lines().next().unwrap_or("");
+            // Leave out a trailing comment.
+            let next = line.find(" #").map_or(line, |i| &line[..i]).trim();
             return Diagnostic::new(
                 Code::E0003,
                 Span::new(file, ws, ws + word.len()),

@@ -77,7 +77,7 @@ pub(super) fn parse(source: &str) -> Result<WindowSpec, Vec<WindowSpecError>> {
                 bar..(bar + 1).min(source.len()),
                 Some("write a window on both sides of `|`, or remove the extra `|`".into()),
             ));
-        } else if let Some(alt) = parse_alternative(&words, &mut errors) {
+        } else if let Some(alt) = parse_alternative(source, &words, &mut errors) {
             alternatives.push(alt);
         }
         at += part.len() + 1;
@@ -117,7 +117,11 @@ fn split_words(part: &str, offset: usize) -> Vec<Word<'_>> {
     words
 }
 
-fn parse_alternative(words: &[Word<'_>], errors: &mut Vec<WindowSpecError>) -> Option<Alternative> {
+fn parse_alternative(
+    source: &str,
+    words: &[Word<'_>],
+    errors: &mut Vec<WindowSpecError>,
+) -> Option<Alternative> {
     let before = errors.len();
     if words[0].text.eq_ignore_ascii_case("always") {
         if words.len() > 1 {
@@ -155,18 +159,15 @@ fn parse_alternative(words: &[Word<'_>], errors: &mut Vec<WindowSpecError>) -> O
     }
     let (days, date_spans) = parse_days(day_words, errors);
 
-    // Tolerate `01:00 - 03:00` and `01:00- 03:00`: glue the pieces of the range together.
+    // Tolerate `01:00 - 03:00` and `01:00- 03:00`: the range may spread over a few words.
     let mut time_end = time_index + 1;
-    let mut time_text = words[time_index].text.to_string();
     while time_end < words.len()
-        && (time_text.ends_with('-') || words[time_end].text.starts_with('-'))
+        && (words[time_end - 1].text.ends_with('-') || words[time_end].text.starts_with('-'))
         && time_end - time_index < 3
     {
-        time_text.push_str(words[time_end].text);
         time_end += 1;
     }
-    let time_span = words[time_index].at..words[time_end - 1].at + words[time_end - 1].text.len();
-    let times = parse_time_range(&time_text, time_span, errors);
+    let times = parse_time_range(source, &words[time_index..time_end], errors);
 
     let tz = match &words[time_end..] {
         [] => Some(Tz::UTC),
@@ -223,7 +224,12 @@ fn parse_days(words: &[Word<'_>], errors: &mut Vec<WindowSpecError>) -> (Days, D
                 if !edge {
                     errors.push(WindowSpecError::new(
                         "empty item in the day list",
-                        at.saturating_sub(1)..at + 1,
+                        // The comma after the empty item, or before it when it is the last.
+                        if i + 1 < pieces.len() {
+                            at..at + 1
+                        } else {
+                            at.saturating_sub(1)..at
+                        },
                         Some("remove the extra `,`".into()),
                     ));
                 }
@@ -267,6 +273,15 @@ fn parse_day_item(
         return;
     }
     if let Some((a, b)) = item.text.split_once('-') {
+        if a.is_empty() || b.is_empty() {
+            let dash = item.at + a.len();
+            errors.push(WindowSpecError::new(
+                "a day range needs a day on both sides of `-`",
+                dash..dash + 1,
+                Some("write a range as `Mon-Fri`".into()),
+            ));
+            return;
+        }
         let first = day_name(
             Word {
                 text: a,
@@ -312,18 +327,9 @@ fn day_name(word: Word<'_>, errors: &mut Vec<WindowSpecError>) -> Option<Weekday
             "days are `Mon` … `Sun`, a range `Mon-Fri`, a list `Sat,Sun`, `daily` or a date `2026-12-06`"
                 .into()
         });
-    let message = if word.text.is_empty() {
-        "missing day name".to_string()
-    } else {
-        format!("unknown day `{}`", word.text)
-    };
     errors.push(WindowSpecError::new(
-        message,
-        if word.text.is_empty() {
-            word.at.saturating_sub(1)..word.at
-        } else {
-            word.span()
-        },
+        format!("unknown day `{}`", word.text),
+        word.span(),
         Some(help),
     ));
     None
@@ -390,13 +396,18 @@ fn parse_date(word: Word<'_>, errors: &mut Vec<WindowSpecError>) -> Option<Naive
     date
 }
 
-/// Parses `HH:MM-HH:MM` (`text` may be several words glued together, spanning `span`).
+/// Parses `HH:MM-HH:MM` written over `words` (one word, or a few around a spaced `-`).
 fn parse_time_range(
-    text: &str,
-    span: Range<usize>,
+    source: &str,
+    words: &[Word<'_>],
     errors: &mut Vec<WindowSpecError>,
 ) -> Option<(WallTime, WallTime)> {
-    let Some((a, b)) = text.split_once('-') else {
+    let span = words[0].at..words[words.len() - 1].span().end;
+    let text = &source[span.clone()];
+    let Some(dash) = words
+        .iter()
+        .find_map(|w| w.text.find('-').map(|i| w.at + i))
+    else {
         errors.push(WindowSpecError::new(
             format!("expected a time range `HH:MM-HH:MM`, found `{text}`"),
             span,
@@ -404,12 +415,16 @@ fn parse_time_range(
         ));
         return None;
     };
-    let start_span = span.start..span.start + a.len();
-    // The glued words may have had spaces between them: the opening time is a prefix of the
-    // first word and the closing time a suffix of the last one.
-    let end_at = span.end - b.len();
-    let start = parse_time(a, start_span.clone(), false, errors);
-    let end = parse_time(b, end_at..end_at + b.len(), true, errors);
+    let start_span = span.start..dash;
+    let end_span = dash + 1..span.end;
+    let (a, b) = (
+        source[start_span.clone()].trim_end(),
+        source[end_span.clone()].trim_start(),
+    );
+    let start_span = start_span.start..start_span.start + a.len();
+    let end_span = end_span.end - b.len()..end_span.end;
+    let start = parse_time(a, start_span, false, errors);
+    let end = parse_time(b, end_span, true, errors);
     let (start, end) = (start?, end?);
     if start == end {
         errors.push(WindowSpecError::new(

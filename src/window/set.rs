@@ -96,6 +96,21 @@ impl WindowSet {
         self.occurrences(t).next()
     }
 
+    /// The occurrence open at `t` or else the next one, whole: not cut at `t` (an occurrence
+    /// that opened more than two days before `t` is shown from then; `always` from `t`). For
+    /// showing windows to people.
+    pub fn occurrence_at_or_after(&self, t: DateTime<Utc>) -> Option<Interval> {
+        let look_back = t.checked_sub_signed(TimeDelta::days(2)).unwrap_or(t);
+        self.occurrences(look_back)
+            .find(|iv| iv.end > t)
+            .map(|mut iv| {
+                if iv.is_unbounded() {
+                    iv.start = iv.start.max(t);
+                }
+                iv
+            })
+    }
+
     /// Whether every window is open at `t`.
     pub fn is_open(&self, t: DateTime<Utc>) -> bool {
         self.current_or_next(t).is_some_and(|iv| iv.start <= t)

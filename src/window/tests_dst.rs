@@ -272,3 +272,23 @@ fn longest_occurrence_reflects_dst() {
         None
     );
 }
+
+#[test]
+fn whole_occurrence_for_display() {
+    let w = set(&["Sun 01:00-03:00 UTC"], &[]);
+    let iv = w
+        .occurrence_at_or_after(utc("2026-11-29T02:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        (iv.start, iv.end),
+        (utc("2026-11-29T01:00:00Z"), utc("2026-11-29T03:00:00Z"))
+    );
+    assert_eq!(
+        w.current_or_next(utc("2026-11-29T02:00:00Z"))
+            .map(|iv| iv.start),
+        Some(utc("2026-11-29T02:00:00Z"))
+    );
+    let always = set(&["always"], &[]);
+    let t = utc("2026-11-29T02:00:00Z");
+    assert_eq!(always.occurrence_at_or_after(t).map(|iv| iv.start), Some(t));
+}

@@ -161,3 +161,45 @@ proptest! {
         }
     }
 }
+
+/// Strings made of the pieces specs are made of, plus noise (multibyte characters included).
+fn spec_like() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("Mon".to_string()),
+        Just("Sun".to_string()),
+        Just("daily".to_string()),
+        Just("always".to_string()),
+        Just("-".to_string()),
+        Just(",".to_string()),
+        Just(" ".to_string()),
+        Just(" | ".to_string()),
+        Just(":".to_string()),
+        Just("2026-12-06".to_string()),
+        Just("Europe/Berlin".to_string()),
+        Just("é".to_string()),
+        "[0-9]{1,3}",
+        "[0-9]{1,2}:[0-9]{1,2}",
+        "\\PC{0,3}",
+    ];
+    prop::collection::vec(piece, 0..10).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn parsing_never_panics_and_spans_stay_inside(text in spec_like()) {
+        match WindowSpec::parse(&text) {
+            Ok(spec) => prop_assert_eq!(spec.source(), text.as_str()),
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                for e in errors {
+                    prop_assert!(e.span.start <= e.span.end && e.span.end <= text.len(), "{e:?}");
+                    prop_assert!(text.is_char_boundary(e.span.start), "{e:?}");
+                    prop_assert!(text.is_char_boundary(e.span.end), "{e:?}");
+                    prop_assert!(!e.message.is_empty());
+                }
+            }
+        }
+    }
+}

@@ -130,7 +130,8 @@ pub(crate) fn capture_notes(plan: &Plan, route: &Route) -> Vec<String> {
     out
 }
 
-/// `2026-11-29 01:00–03:00 UTC`, or with dates on both ends when they differ.
+/// `2026-11-29 01:00–03:00 UTC`, with dates on both ends when they differ, and each end's
+/// zone abbreviation when a daylight-saving change lies between them.
 pub(crate) fn span_in(iv: &Interval, tz: Tz) -> String {
     if iv.is_unbounded() {
         return format!(
@@ -140,22 +141,26 @@ pub(crate) fn span_in(iv: &Interval, tz: Tz) -> String {
     }
     let s = iv.start.with_timezone(&tz);
     let e = iv.end.with_timezone(&tz);
+    let (sz, ez) = (s.format("%Z").to_string(), e.format("%Z").to_string());
+    let start = if sz == ez {
+        s.format("%H:%M").to_string()
+    } else {
+        format!("{} {sz}", s.format("%H:%M"))
+    };
     if s.date_naive() == e.date_naive() {
         format!(
-            "{} {}–{} {}",
+            "{} {start}–{} {}",
             s.format("%Y-%m-%d"),
-            s.format("%H:%M"),
             e.format("%H:%M"),
-            zone_label(tz, &s.format("%Z").to_string())
+            zone_label(tz, &ez)
         )
     } else {
         format!(
-            "{} {} – {} {} {}",
+            "{} {start} – {} {} {}",
             s.format("%Y-%m-%d"),
-            s.format("%H:%M"),
             e.format("%Y-%m-%d"),
             e.format("%H:%M"),
-            zone_label(tz, &e.format("%Z").to_string())
+            zone_label(tz, &ez)
         )
     }
 }

@@ -15,6 +15,9 @@ use crate::transport::{shell_quote, Captured, ExitStatus, RemoteCommand, Transpo
 
 type Channel = AsyncChannel<SshSocket>;
 
+/// How long a timed-out command's channel close may take before we give up on it.
+const CLOSE_ON_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// Bounds a libssh2 step: `Timeout` on expiry, `Protocol` (or `ConnectionLost` when the
 /// connection is dead) on error.
 async fn step<T>(
@@ -123,9 +126,11 @@ pub(crate) async fn run(
         Some(limit) => match tokio::time::timeout(limit, body).await {
             Ok(r) => r?,
             Err(_) => {
-                // libssh2's bindings expose no `signal` request: closing the channel is what
-                // we can do; sshd then closes the command's pipes.
-                let _ = tokio::time::timeout(to.channel, ch.close()).await;
+                // The ssh2 bindings expose no `signal` request, so the remote process cannot
+                // be signalled from here: the channel is closed (sshd then closes the
+                // command's pipes) without waiting for the server's close, which sshd only
+                // sends once the command has exited.
+                let _ = tokio::time::timeout(CLOSE_ON_TIMEOUT, ch.close()).await;
                 return Err(TransportError::Timeout {
                     host: host.to_string(),
                     phase: Phase::Command,

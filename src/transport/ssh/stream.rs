@@ -274,7 +274,13 @@ impl AsyncSessionStream for SshSocket {
                 other => return Poll::Ready(other),
             }
             let Some(interest) = interest_of(sess.block_directions()) else {
-                // Nothing to wait on: the caller's fallback timer re-polls.
+                // libssh2 says EAGAIN yet waits on no direction (its data sits in buffers
+                // another caller filled): re-poll shortly rather than never.
+                let waker = cx.waker().clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    waker.wake();
+                });
                 return Poll::Pending;
             };
             match self.poll_ready(cx, interest) {

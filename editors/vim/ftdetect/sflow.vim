@@ -1,0 +1,2 @@
+" sflow maintenance workflows
+autocmd BufRead,BufNewFile *.sflow setfiletype sflow

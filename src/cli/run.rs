@@ -1,0 +1,334 @@
+//! `sflow run FILE|plan.json [--inventory F] [--workflow NAME] [--param k=v]… [--dry-run]
+//! [--wait] [--ignore-windows REASON] [--max-failures N|P%] [--format human|json] [--yes]`:
+//! compile (or load a sealed plan), show the plan, confirm, then execute it with the engine
+//! over the SSH and local transports, reporting progress and a summary.
+//!
+//! Exit codes (named in [`crate::engine::event::exit_code`]): 0 success, 1 some hosts failed,
+//! 2 usage or compile error, 3 halted by a gate or a failure budget, 4 deferred by windows,
+//! 130 interrupted (or not confirmed).
+
+use crate::engine::dry_run::dry_run;
+use crate::engine::event::exit_code;
+use crate::engine::from_plan::RunChoices;
+use crate::engine::report::{summary_table, JsonReporter, PlainReporter, ProgressReporter};
+use crate::engine::spec::Threshold;
+use crate::engine::transport_runner::TransportRunner;
+use crate::engine::{execute, Control, EventSink, RealClock, RunOptions, RunSpec};
+use crate::plan::{self, forecast::forecast, render, Plan, SecretSource};
+use crate::transport::ssh::SshOptions;
+use crate::transport::Transports;
+use chrono::Utc;
+use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Arguments of `sflow run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workflow file, or a plan written by `sflow plan -o plan.json`.
+    pub file: PathBuf,
+    /// Inventory file (overrides the one the workflow names).
+    #[arg(long)]
+    pub inventory: Option<PathBuf>,
+    /// The workflow, when the file holds several.
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// A param value, `NAME=VALUE` (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Print every command per host after interpolation (secrets masked); connect to nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Sleep until the next window occurrence instead of deferring work.
+    #[arg(long)]
+    pub wait: bool,
+    /// Run outside the windows; the reason is recorded.
+    #[arg(long, value_name = "REASON")]
+    pub ignore_windows: Option<String>,
+    /// Run-wide failure budget: failed hosts allowed (`3`) or a percentage of all hosts (`5%`).
+    #[arg(long, value_name = "N|P%")]
+    pub max_failures: Option<String>,
+    /// Output: progress and a summary, or NDJSON events on stdout.
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// An SSH identity file (repeatable), tried after the agent.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+    /// A known_hosts file to trust (repeatable; default `~/.ssh/known_hosts`).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Vec<PathBuf>,
+}
+
+/// Output formats of `sflow run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    /// Progress bars (or plain lines when not a terminal) and a summary table.
+    Human,
+    /// One JSON event per line on stdout.
+    Json,
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(exit_code::USAGE)
+}
+
+/// Parses `--max-failures`: `3` or `5%`.
+pub fn parse_threshold(text: &str) -> Option<Threshold> {
+    let t = text.trim();
+    match t.strip_suffix('%') {
+        Some(p) => p
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|p| *p <= 100)
+            .map(Threshold::Percent),
+        None => t.parse::<usize>().ok().map(Threshold::Count),
+    }
+}
+
+fn load_plan(args: &RunArgs) -> Result<Plan, ExitCode> {
+    let is_json = args
+        .file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        let text = std::fs::read_to_string(&args.file).map_err(|e| {
+            usage(&format!(
+                "cannot read `{}`: {}",
+                args.file.display(),
+                e.to_string().to_lowercase()
+            ))
+        })?;
+        return Plan::from_json(&text).map_err(|e| {
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::from(exit_code::USAGE)
+        });
+    }
+    let params = args
+        .params
+        .iter()
+        .map(|p| plan::parse_param(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::from(exit_code::USAGE)
+        })?;
+    let program = super::plan::load(
+        &args.file,
+        args.inventory.as_deref(),
+        args.workflow.as_deref(),
+        Utc::now(),
+    )
+    .map_err(|_| ExitCode::from(exit_code::USAGE))?;
+    plan::lower(&program, args.workflow.as_deref(), &params).map_err(|e| {
+        eprintln!("{:?}", miette::Report::new(e));
+        ExitCode::from(exit_code::USAGE)
+    })
+}
+
+/// Obtains every secret of the plan (held in memory only).
+fn secrets(plan: &Plan) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for s in &plan.secrets {
+        let value = match &s.source {
+            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                format!(
+                    "secret `{}`: environment variable `{var}` is not set",
+                    s.name
+                )
+            })?,
+            SecretSource::Command(cmd) => {
+                let out = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(cmd)
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .map_err(|e| format!("secret `{}`: cannot run its command: {e}", s.name))?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "secret `{}`: its command failed ({})",
+                        s.name, out.status
+                    ));
+                }
+                String::from_utf8_lossy(&out.stdout)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string()
+            }
+            SecretSource::Prompt(prompt) => {
+                if !std::io::stdin().is_terminal() {
+                    return Err(format!("secret `{}` needs a terminal to prompt on", s.name));
+                }
+                eprint!("{prompt}: ");
+                let _ = std::io::stderr().flush();
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|e| format!("secret `{}`: {e}", s.name))?;
+                line.trim_end_matches(['\n', '\r']).to_string()
+            }
+        };
+        out.insert(s.name.clone(), value);
+    }
+    Ok(out)
+}
+
+fn confirm() -> bool {
+    eprint!("run this plan? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+/// Runs `sflow run`.
+pub fn run(args: RunArgs) -> ExitCode {
+    let failure_budget = match args.max_failures.as_deref().map(parse_threshold) {
+        None => None,
+        Some(Some(t)) => Some(t),
+        Some(None) => return usage("`--max-failures` wants a count (`3`) or a percentage (`5%`)"),
+    };
+    if args
+        .ignore_windows
+        .as_deref()
+        .is_some_and(|r| r.trim().is_empty())
+    {
+        return usage("`--ignore-windows` needs a reason");
+    }
+    let plan = match load_plan(&args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let human = args.format == RunFormat::Human;
+    if human && !args.dry_run {
+        eprint!(
+            "{}",
+            render::text(&plan, Some(&forecast(&plan, Utc::now())))
+        );
+    }
+    let secret_values = match secrets(&plan) {
+        Ok(s) => s,
+        Err(e) => return usage(&e),
+    };
+    let choices = RunChoices {
+        secrets: secret_values,
+        wait: args.wait,
+        ignore_windows: args.ignore_windows.clone(),
+        failure_budget,
+    };
+    let spec = RunSpec::from_plan(&plan, choices);
+    if args.dry_run {
+        let mut out = std::io::stdout().lock();
+        for line in dry_run(&spec) {
+            let notes = if line.notes.is_empty() {
+                String::new()
+            } else {
+                format!("  # {}", line.notes.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "[{}] {} {}: {}{notes}",
+                line.wave, line.host, line.task, line.command
+            );
+        }
+        return ExitCode::from(exit_code::SUCCESS);
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return usage("not a terminal: confirm with `--yes`");
+        }
+        if !confirm() {
+            eprintln!("not confirmed: nothing was run");
+            return ExitCode::from(exit_code::INTERRUPTED);
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return usage(&format!("cannot start the runtime: {e}")),
+    };
+    let mut ssh = SshOptions::user_defaults();
+    ssh.identity_files.extend(args.identity.iter().cloned());
+    if !args.known_hosts.is_empty() {
+        ssh.known_hosts_files.clone_from(&args.known_hosts);
+    }
+    let result = runtime.block_on(async move {
+        let transports = match Transports::new(ssh) {
+            Ok(t) => t,
+            Err(e) => return Err(usage(&e.to_string())),
+        };
+        let transport: Arc<dyn crate::transport::Transport> = Arc::new(transports);
+        if let Some(approve) = &plan.approve {
+            let cmd = approve.display(&plan, &|t| plan.capture_name(t));
+            let ok = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .status()
+                .await
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return Err(usage(&format!(
+                    "the approval command `{cmd}` did not succeed: nothing was run"
+                )));
+            }
+        }
+        let runner = Arc::new(TransportRunner::new(&plan, transport.clone()));
+        let sink: Box<dyn EventSink> = match args.format {
+            RunFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
+            RunFormat::Human if std::io::stderr().is_terminal() => {
+                Box::new(ProgressReporter::stderr())
+            }
+            RunFormat::Human => Box::new(PlainReporter::new(std::io::stderr())),
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if tx.send(Control::Interrupt).is_err() {
+                    break;
+                }
+            }
+        });
+        let options = RunOptions {
+            clock: Arc::new(RealClock),
+            sinks: vec![sink],
+            control: Some(rx),
+            confirmed: Some(args.yes),
+        };
+        let result = execute(spec, runner, options).await;
+        transport.close().await;
+        Ok(result)
+    });
+    match result {
+        Ok(result) => {
+            if human {
+                print!("{}", summary_table(&result));
+            }
+            ExitCode::from(result.exit_code())
+        }
+        Err(code) => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_parse_as_counts_or_percentages() {
+        assert_eq!(parse_threshold("3"), Some(Threshold::Count(3)));
+        assert_eq!(parse_threshold(" 5% "), Some(Threshold::Percent(5)));
+        assert_eq!(parse_threshold("101%"), None);
+        assert_eq!(parse_threshold("x"), None);
+    }
+}

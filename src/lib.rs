@@ -17,6 +17,7 @@ pub mod lsp;
 pub mod plan;
 pub mod program;
 pub mod resume;
+pub mod seal;
 pub mod secret;
 pub mod span;
 pub mod stdlib;

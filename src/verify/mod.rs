@@ -195,7 +195,7 @@ pub fn verify(spec: &VerifySpec, hosts: &[HostCaptures]) -> Result<VerifyReport,
                     let input = h.captures.iter().find(|i| i.name == c.name);
                     let declared = c.expect.as_ref().and_then(|e| e.versions);
                     let scheme =
-                        VersionScheme::choose(declared, |f| h.facts.get(f).map(String::as_str));
+                        VersionScheme::choose(declared, &|f| h.facts.get(f).map(String::as_str));
                     evaluate(
                         &c.name,
                         input.map_or(&missing, |i| &i.before),

@@ -124,12 +124,8 @@ fn human_capture(f: &mut fmt::Formatter<'_>, c: &CaptureOutcome) -> fmt::Result 
         for p in &c.pairs {
             let mark = if p.ok { "ok " } else { "bad" };
             let key = if p.key.is_empty() { "value" } else { &p.key };
-            writeln!(
-                f,
-                "        {mark} {key}: {} -> {}",
-                value(&p.before),
-                value(&p.after)
-            )?;
+            let (before, after) = (value(&p.before), value(&p.after));
+            writeln!(f, "        {mark} {key}: {before} -> {after}")?;
         }
     }
     for reason in &c.reasons {
@@ -151,23 +147,12 @@ fn human_drift(f: &mut fmt::Formatter<'_>, d: &DriftReport) -> fmt::Result {
     } else {
         ""
     };
-    writeln!(
-        f,
-        "  drift of {}: baseline on {}{tie}: {}",
-        d.capture,
-        count_hosts(base.hosts.len()),
-        base.hosts.join(", ")
-    )?;
+    let (n, hosts) = (count_hosts(base.hosts.len()), base.hosts.join(", "));
+    writeln!(f, "  drift of {}: baseline on {n}{tie}: {hosts}", d.capture)?;
     for o in &d.outliers {
-        writeln!(
-            f,
-            "    outlier on {}: {}",
-            count_hosts(o.hosts.len()),
-            o.hosts.join(", ")
-        )?;
-        if let Some(diff) = &o.diff {
-            indent(f, diff, "      ")?;
-        }
+        let (n, hosts) = (count_hosts(o.hosts.len()), o.hosts.join(", "));
+        writeln!(f, "    outlier on {n}: {hosts}")?;
+        indent(f, o.diff.as_deref().unwrap_or_default(), "      ")?;
     }
     if !d.missing.is_empty() {
         writeln!(f, "    no value: {}", d.missing.join(", "))?;
@@ -208,10 +193,8 @@ fn cell(text: &str) -> String {
 }
 
 fn summary_table(f: &mut fmt::Formatter<'_>, s: &Summary) -> fmt::Result {
-    writeln!(
-        f,
-        "| hosts | as expected | unexpected change | mismatch | drifted | not compared |"
-    )?;
+    let head = "| hosts | as expected | unexpected change | mismatch | drifted | not compared |";
+    writeln!(f, "{head}")?;
     writeln!(f, "|---:|---:|---:|---:|---:|---:|")?;
     writeln!(
         f,
@@ -281,14 +264,9 @@ fn markdown_capture(f: &mut fmt::Formatter<'_>, c: &CaptureOutcome) -> fmt::Resu
         writeln!(f, "|---|---|---|---|")?;
         for p in &c.pairs {
             let key = if p.key.is_empty() { "value" } else { &p.key };
-            writeln!(
-                f,
-                "| {} | {} | {} | {} |",
-                cell(key),
-                cell(value(&p.before)),
-                cell(value(&p.after)),
-                if p.ok { "yes" } else { "**no**" }
-            )?;
+            let (before, after) = (cell(value(&p.before)), cell(value(&p.after)));
+            let ok = if p.ok { "yes" } else { "**no**" };
+            writeln!(f, "| {} | {before} | {after} | {ok} |", cell(key))?;
         }
     }
     if c.verdict != Verdict::AsExpected && !c.reasons.is_empty() {
@@ -316,24 +294,14 @@ fn markdown_drift(f: &mut fmt::Formatter<'_>, d: &DriftReport) -> fmt::Result {
     } else {
         ""
     };
-    writeln!(
-        f,
-        "Baseline on {}{tie}: {}",
-        count_hosts(base.hosts.len()),
-        base.hosts.join(", ")
-    )?;
+    let (n, hosts) = (count_hosts(base.hosts.len()), base.hosts.join(", "));
+    writeln!(f, "Baseline on {n}{tie}: {hosts}")?;
     for o in &d.outliers {
+        let (n, hosts) = (count_hosts(o.hosts.len()), o.hosts.join(", "));
         writeln!(f)?;
-        writeln!(
-            f,
-            "Outlier on {}: {}",
-            count_hosts(o.hosts.len()),
-            o.hosts.join(", ")
-        )?;
-        if let Some(diff) = &o.diff {
-            writeln!(f)?;
-            code_block(f, "diff", diff)?;
-        }
+        writeln!(f, "Outlier on {n}: {hosts}")?;
+        writeln!(f)?;
+        code_block(f, "diff", o.diff.as_deref().unwrap_or_default())?;
     }
     if !d.missing.is_empty() {
         writeln!(f)?;

@@ -114,7 +114,7 @@ impl VersionScheme {
     /// OS; else [`DEFAULT_SCHEME`].
     pub fn choose<'a>(
         declared: Option<VersionScheme>,
-        fact: impl Fn(&str) -> Option<&'a str>,
+        fact: &dyn Fn(&str) -> Option<&'a str>,
     ) -> VersionScheme {
         if let Some(scheme) = declared {
             return scheme;

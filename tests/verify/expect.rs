@@ -371,6 +371,9 @@ fn lists_with_repeated_prefixes_pair_by_position() {
         ]
     );
     assert_eq!(o.reasons, ["#1: expected a change, still `1`"]);
+    assert_eq!(Pairing::ByPosition.as_str(), "by position");
+    assert_eq!(Pairing::ByPrefix.as_str(), "by prefix");
+    assert_eq!(Pairing::Single.as_str(), "single");
 }
 
 #[test]

@@ -191,6 +191,10 @@ fn fleet_drift_unexpected_change_and_failure() {
     let r = fleet_report();
     let by_host = |h: &str| r.host(h).expect("host present");
     assert_eq!(by_host("web01").action, HostAction::None);
+    assert!(by_host("web01").as_expected());
+    assert!(!by_host("web02").as_expected());
+    assert!(!by_host("db02").as_expected(), "drifted");
+    assert!(!by_host("cache01").as_expected(), "capture failed");
     // An unexpected change alone is a warning, whatever on_mismatch says.
     assert_eq!(
         by_host("web02").captures[1].verdict,
@@ -228,6 +232,20 @@ fn fleet_drift_unexpected_change_and_failure() {
 }
 
 #[test]
+fn unexpected_change_alone_warns() {
+    let spec = VerifySpec::new("b").capture(CaptureSpec::new("sshd_config"));
+    let host = HostCaptures::new("h").capture(CaptureInput::new(
+        "sshd_config",
+        out("aaaa  /etc/ssh/sshd_config\n"),
+        out("bbbb  /etc/ssh/sshd_config\n"),
+    ));
+    let r = verify(&spec, &[host]).expect("valid");
+    assert_eq!(r.hosts[0].captures[0].verdict, Verdict::UnexpectedChange);
+    assert!(r.hosts[0].drifted.is_empty());
+    assert_eq!(r.hosts[0].action, HostAction::Warn);
+}
+
+#[test]
 fn on_mismatch_picks_the_action() {
     for (on, want) in [
         (OnMismatch::Fail, HostAction::Fail),
@@ -239,6 +257,11 @@ fn on_mismatch_picks_the_action() {
         let r = verify(&spec, &[debian_host("h", DPKG_BEFORE, DPKG_BEFORE)]).expect("valid");
         assert_eq!(r.hosts[0].action, want);
         assert_eq!(r.on_mismatch, on);
+        let word = format!("{on:?}").to_lowercase();
+        let human = FleetReport::new(vec![r.clone()]).render_human();
+        assert!(human.contains(&format!("  h [{word}]\n")), "{human}");
+        let md = FleetReport::new(vec![r]).render_markdown();
+        assert!(md.contains(&format!("### h ({word})\n")), "{md}");
     }
 }
 
@@ -316,6 +339,19 @@ fn markdown_escapes_host_output() {
         md.contains("\n````text\n"),
         "fence longer than the output's: {md}"
     );
+    // A failure message with a newline stays in its list item; a final newline is added
+    // before the closing fence when the output lacks one.
+    let odd = [HostCaptures::new("h").capture(CaptureInput::new(
+        "c",
+        out("v=1\nlast line without newline"),
+        Sample::Failed("timed out\nafter 5s".into()),
+    ))];
+    let md = FleetReport::new(vec![verify(&spec, &odd).expect("valid")]).render_markdown();
+    assert!(
+        md.contains("- after: failed: timed out<br>after 5s\n"),
+        "{md}"
+    );
+    assert!(md.contains("last line without newline\n```\n"), "{md}");
     let empty = [HostCaptures::new("h").capture(CaptureInput::new("c", out(""), out("")))];
     let human = FleetReport::new(vec![verify(&spec, &empty).expect("valid")]).render_human();
     assert!(human.contains("before: (empty)"), "{human}");

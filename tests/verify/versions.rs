@@ -360,6 +360,19 @@ fn semver_precedence() {
             assert_eq!(compare_semver(a, b), i.cmp(&j), "{a} vs {b}");
         }
     }
+    for bad in [
+        "1.2",
+        "1.2.3.4",
+        "01.2.3",
+        "1.2.3-",
+        "1.2.3-a..b",
+        "1.2.3-01",
+        "1.2.3+",
+    ] {
+        assert_eq!(sflow::verify::version::Semver::parse(bad), None, "{bad}");
+    }
+    let parsed = |v: &str| sflow::verify::version::Semver::parse(v).expect("semver");
+    assert!(parsed("1.0.0-rc.1") < parsed("1.0.0"));
     // Build metadata has no precedence; a leading `v` is tolerated.
     assert_eq!(
         compare_semver("1.0.0+build.1", "v1.0.0+build.2"),
@@ -408,7 +421,7 @@ fn schemes_disagree_where_they_should() {
 }
 
 fn choose(declared: Option<VersionScheme>, facts: &[(&str, &str)]) -> VersionScheme {
-    VersionScheme::choose(declared, |name| {
+    VersionScheme::choose(declared, &|name| {
         facts.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
     })
 }

@@ -3,9 +3,10 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod audit;
 pub mod check;
 pub mod explain;
-pub mod audit;
+pub mod fmt;
 pub mod journal;
 pub mod plan;
 pub mod windows;
@@ -36,6 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Check workflows: parse, resolve and type-check, report every problem.
     Check(check::CheckArgs),
+    /// Rewrite files in the canonical layout (`--check`: only report the ones that differ).
+    Fmt(fmt::FmtArgs),
     /// Explain a diagnostic code, with an example.
     Explain(explain::ExplainArgs),
     /// Check the audit log
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Runs(args) => journal::runs(&args),

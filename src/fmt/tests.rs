@@ -168,3 +168,57 @@ fn task_header_joined_on_one_line() {
         "workflow w {\n  task b on web after a, c when a.ok {\n    run = \"x\"\n  }\n}\n"
     );
 }
+
+/// Every example of `docs/language.md` parses (as a file, or as the body of a workflow) and
+/// is written in the canonical layout.
+#[test]
+fn language_doc_examples_parse_and_are_formatted() {
+    let doc =
+        std::fs::read_to_string(root().join("docs/language.md")).unwrap_or_else(|e| panic!("{e}"));
+    let mut blocks = 0;
+    for (k, block) in doc.split("```").enumerate() {
+        if k % 2 == 0 {
+            continue;
+        }
+        // Blocks inside list items are indented: take that indentation off.
+        let lines: Vec<&str> = block
+            .lines()
+            .filter(|l| !l.trim().is_empty() || l.is_empty())
+            .collect();
+        let indent = lines
+            .iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.len() - l.trim_start().len())
+            .min()
+            .unwrap_or(0);
+        let block: String = lines
+            .iter()
+            .skip_while(|l| l.is_empty())
+            .map(|l| format!("{}\n", l.get(indent..).unwrap_or("")))
+            .collect();
+        let block = block.as_str();
+        blocks += 1;
+        let src = if crate::syntax::parse(FileId(0), block).1.is_empty() {
+            block.to_owned()
+        } else {
+            let body: String = block
+                .lines()
+                .map(|l| {
+                    if l.is_empty() {
+                        "\n".to_owned()
+                    } else {
+                        format!("  {l}\n")
+                    }
+                })
+                .collect();
+            format!("workflow w {{\n{body}}}\n")
+        };
+        let diags = crate::syntax::parse(FileId(0), &src).1;
+        assert!(
+            diags.is_empty(),
+            "doc example does not parse: {diags:?}\n{src}"
+        );
+        assert_eq!(format(&src), src, "doc example not in canonical layout");
+    }
+    assert!(blocks >= 10);
+}

@@ -231,13 +231,8 @@ impl Printer<'_, '_> {
 
         match frame {
             Frame::Block => {
-                if t.kind == Kind::Comma {
-                    let next_breaks = self.next_code(i).is_none_or(|j| {
-                        self.toks[j].kind == Kind::Close || self.starts_statement(j)
-                    });
-                    if next_breaks {
-                        return;
-                    }
+                if t.kind == Kind::Comma && self.comma_dropped(i) {
+                    return;
                 }
                 let is_close = t.kind == Kind::Close;
                 let empty = is_close && open == Some(i.wrapping_sub(1));
@@ -245,9 +240,9 @@ impl Printer<'_, '_> {
                     self.pop();
                 }
                 // A comma between attributes was dropped: look past it.
-                let before = match prev {
-                    Some(p) if p.kind == Kind::Comma => {
-                        prev_i.and_then(|j| self.prev_code(j)).map(|j| self.toks[j])
+                let before = match prev_i {
+                    Some(j) if self.toks[j].kind == Kind::Comma && self.comma_dropped(j) => {
+                        self.prev_code(j).map(|j| self.toks[j])
                     }
                     _ => prev,
                 };
@@ -316,6 +311,19 @@ impl Printer<'_, '_> {
             self.stack.push((f, i));
             self.after_open = true;
         }
+    }
+
+    /// Whether the comma `i` of a block separates two attributes (or ends the last one), so
+    /// that the line break replaces it. Only an attribute (`NAME =`) or a `per` limit may
+    /// follow such a comma; a comma in `after a, b` stays.
+    fn comma_dropped(&self, i: usize) -> bool {
+        self.next_code(i).is_none_or(|j| {
+            let t = &self.toks[j];
+            t.kind == Kind::Close
+                || t.text == "per"
+                || (t.kind == Kind::Word
+                    && self.next_code(j).is_some_and(|k| self.toks[k].text == "="))
+        })
     }
 
     /// Whether the current multi-line group, whose next code token after `i` (or `i` itself)

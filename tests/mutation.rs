@@ -151,8 +151,16 @@ fn shape(items: &[sflow::ast::Item]) -> String {
     re.replace_all(&format!("{items:?}"), "_").into_owned()
 }
 
+/// 150 cases by default (a few seconds); `SFLOW_MUTATION_CASES=N` for a longer hunt.
+fn cases() -> u32 {
+    std::env::var("SFLOW_MUTATION_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 150, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn mutated_examples_get_diagnostics_not_panics(

@@ -222,3 +222,14 @@ fn language_doc_examples_parse_and_are_formatted() {
     }
     assert!(blocks >= 10);
 }
+
+#[test]
+fn keyword_named_dependency_keeps_its_comma() {
+    let src = "workflow w {\n  task t on web after a, window {\n    run = \"x\"\n  }\n}\n";
+    assert_eq!(format(src), src);
+    let src = "workflow w {\n  parallel { max_servers = 1, per dc = 2, }\n}\n";
+    assert_eq!(
+        format(src),
+        "workflow w {\n  parallel {\n    max_servers = 1\n    per dc = 2\n  }\n}\n"
+    );
+}

@@ -76,7 +76,12 @@ async fn run(
     let ssh = SshTransport::new(opts).unwrap_or_else(|e| panic!("{e}"));
     let hosts: Vec<HostSpec> = addrs
         .iter()
-        .map(|a| HostSpec::new(a.clone()).address(a.clone()).port(port).user(user.clone()))
+        .map(|a| {
+            HostSpec::new(a.clone())
+                .address(a.clone())
+                .port(port)
+                .user(user.clone())
+        })
         .collect();
     let cmd = RemoteCommand::new(command);
 
@@ -132,7 +137,10 @@ async fn run(
         }
     }
     lat.sort();
-    let pct = |p: usize| lat.get(lat.len() * p / 100).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+    let pct = |p: usize| {
+        lat.get(lat.len() * p / 100)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
     println!(
         "second_command_n={} p50_ms={:.2} p90_ms={:.2}",
         lat.len(),

@@ -125,8 +125,11 @@ pub enum InventoryInput {
     Missing,
     /// A `.sflow` inventory block (inline, or the block of an inventory file).
     Block(ast::InventoryBlock),
-    /// Already resolved (future loaders: Ansible INI/YAML, dynamic inventories).
+    /// Already resolved (Ansible INI/YAML/JSON, and later dynamic inventories).
     Resolved(Inventory),
+    /// Declared but unusable, already reported (unreadable file, errors in it): targets are
+    /// not resolved and no further inventory error is reported.
+    Broken,
 }
 
 /// Reads, parses and checks the file at `path` with everything it names.
@@ -180,8 +183,9 @@ pub fn check_program(
     diags: &mut Vec<Diagnostic>,
 ) -> Program {
     let missing = matches!(inventory, InventoryInput::Missing);
+    let broken = matches!(inventory, InventoryInput::Broken);
     let inv = match inventory {
-        InventoryInput::Missing => Inventory::default(),
+        InventoryInput::Missing | InventoryInput::Broken => Inventory::default(),
         InventoryInput::Block(b) => inventory::build(&b, diags),
         InventoryInput::Resolved(i) => i,
     };
@@ -250,7 +254,7 @@ pub fn check_program(
         }
     };
     let mut resolver = Resolver::new(&inv);
-    resolver.quiet = missing;
+    resolver.quiet = missing || broken;
     let mut out = Vec::new();
     for w in picked {
         if missing && w.members.iter().any(|m| matches!(m, ast::Member::Task(_))) {
@@ -260,7 +264,8 @@ pub fn check_program(
                     .with_help("add `inventory \"hosts.sflow\"` or an `inventory { ... }` block, or pass `--inventory FILE`"),
             );
         }
-        let mut c = workflow::WfChecker::new(&inv, &resolver, &tmap, opts, missing, diags);
+        let mut c =
+            workflow::WfChecker::new(&inv, &resolver, &tmap, opts, missing || broken, diags);
         out.push(c.workflow(w));
     }
     Program {

@@ -375,6 +375,78 @@ impl Builder<'_> {
     }
 }
 
+/// Converts an Ansible inventory read by [`crate::inventory_ansible`] (attributes already
+/// mapped to sflow's names) into the resolved inventory; spans point into `file`.
+pub fn from_ansible(
+    a: &crate::inventory_ansible::AnsibleInventory,
+    file: crate::span::FileId,
+    diags: &mut Vec<Diagnostic>,
+) -> Inventory {
+    let mut inv = Inventory::default();
+    let mut index: HashMap<&str, HostId> = HashMap::new();
+    let span =
+        |r: &Option<std::ops::Range<usize>>| r.as_ref().map(|r| Span::new(file, r.start, r.end));
+    for h in &a.hosts {
+        let id = host_id(inv.hosts.len());
+        index.insert(&h.name, id);
+        let at = span(&h.span).unwrap_or(Span::new(file, 0, 0));
+        let port = match h.attrs.get("port") {
+            None => 22,
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).unwrap_or_else(|| {
+                diags.push(
+                    Diagnostic::new(
+                        Code::E0032,
+                        at,
+                        format!("port `{p}` of host `{}` is not a port number", h.name),
+                    )
+                    .with_label("a port is 1 to 65535"),
+                );
+                22
+            }),
+        };
+        inv.hosts.push(Host {
+            id,
+            name: h.name.clone(),
+            address: h
+                .attrs
+                .get("address")
+                .cloned()
+                .unwrap_or_else(|| h.name.clone()),
+            port,
+            user: h.attrs.get("user").cloned(),
+            jump: None,
+            transport: if h.attrs.get("transport").map(String::as_str) == Some("local") {
+                Transport::Local
+            } else {
+                Transport::Ssh
+            },
+            attrs: h.attrs.clone(),
+            span: span(&h.span),
+        });
+    }
+    for (i, h) in a.hosts.iter().enumerate() {
+        if let Some(j) = h.attrs.get("jump") {
+            inv.hosts[i].jump = index.get(j.as_str()).copied();
+        }
+    }
+    for g in &a.groups {
+        let hosts = HostSet::from_ids(
+            g.hosts
+                .iter()
+                .filter_map(|n| index.get(n.as_str()).copied()),
+        );
+        inv.groups.insert(
+            g.name.clone(),
+            Group {
+                name: g.name.clone(),
+                hosts,
+                span: span(&g.span).unwrap_or(Span::new(file, 0, 0)),
+            },
+        );
+    }
+    inv
+}
+
 #[derive(Clone)]
 enum GroupState {
     Todo,

@@ -70,19 +70,58 @@ impl HostSet {
         self.0.is_empty()
     }
 
-    /// `self ∪ other`.
+    /// `self ∪ other` (a linear merge: both are sorted).
     pub fn union(&self, other: &HostSet) -> HostSet {
-        HostSet::from_ids(self.iter().chain(other.iter()))
+        let (a, b) = (&self.0, &other.0);
+        let mut out = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => {
+                    out.push(a[i]);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push(b[j]);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    out.push(a[i]);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        out.extend_from_slice(&a[i..]);
+        out.extend_from_slice(&b[j..]);
+        HostSet(out)
     }
 
     /// `self \ other`.
     pub fn difference(&self, other: &HostSet) -> HostSet {
-        HostSet(self.iter().filter(|h| !other.contains(*h)).collect())
+        self.merge_filter(other, false)
     }
 
     /// `self ∩ other`.
     pub fn intersection(&self, other: &HostSet) -> HostSet {
-        HostSet(self.iter().filter(|h| other.contains(*h)).collect())
+        self.merge_filter(other, true)
+    }
+
+    /// The members of `self` that are (`keep_common`) or are not in `other`, by a linear merge.
+    fn merge_filter(&self, other: &HostSet, keep_common: bool) -> HostSet {
+        let b = &other.0;
+        let mut j = 0;
+        let mut out = Vec::new();
+        for &x in &self.0 {
+            while j < b.len() && b[j] < x {
+                j += 1;
+            }
+            let common = j < b.len() && b[j] == x;
+            if common == keep_common {
+                out.push(x);
+            }
+        }
+        HostSet(out)
     }
 }
 
@@ -869,6 +908,17 @@ pub struct VerifyExpect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_operations() {
+        let a = HostSet::from_ids([1, 3, 5, 7].map(HostId));
+        let b = HostSet::from_ids([2, 3, 7, 9].map(HostId));
+        let ids = |s: HostSet| s.iter().map(|h| h.0).collect::<Vec<_>>();
+        assert_eq!(ids(a.union(&b)), vec![1, 2, 3, 5, 7, 9]);
+        assert_eq!(ids(a.intersection(&b)), vec![3, 7]);
+        assert_eq!(ids(a.difference(&b)), vec![1, 5]);
+        assert_eq!(ids(b.difference(&HostSet::new())), vec![2, 3, 7, 9]);
+    }
 
     #[test]
     fn sizes_split_cumulatively() {

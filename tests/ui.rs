@@ -63,16 +63,25 @@ fn run_ui(name: &str) {
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         similar_asserts(&expected, &rendered, name);
     }
-    // Markers against the JSON document (1-based lines).
+    // Markers against the JSON document (1-based lines), in the UI file and in any file it
+    // reads from tests/ui (inventories).
     let json = render::to_json(std::slice::from_ref(&display), &out.diagnostics, &sources);
     let mut got = BTreeSet::new();
     for d in json["diagnostics"].as_array().into_iter().flatten() {
-        if d["file"] == display.as_str() {
-            let line = d["line"].as_u64().unwrap_or(0) as usize;
-            got.insert((line, d["code"].as_str().unwrap_or("").to_owned()));
+        let line = d["line"].as_u64().unwrap_or(0) as usize;
+        let file = d["file"].as_str().unwrap_or("").to_owned();
+        got.insert((file, line, d["code"].as_str().unwrap_or("").to_owned()));
+    }
+    let mut want = BTreeSet::new();
+    for (_, f) in sources.files() {
+        if f.name.starts_with("tests/ui/") {
+            want.extend(
+                markers(&f.text)
+                    .into_iter()
+                    .map(|(l, c)| (f.name.clone(), l, c)),
+            );
         }
     }
-    let want = markers(&text);
     assert!(!want.is_empty(), "{name}: no `#~ CODE` marker");
     let missing: Vec<_> = want.difference(&got).collect();
     let extra: Vec<_> = got.difference(&want).collect();
@@ -136,9 +145,11 @@ ui_tests! {
     e0029_template_arguments,
     e0030_secret_on_command_line,
     e0031_unknown_workflow,
+    e0032_ansible_inventory,
     w0001_group_limit_above_max,
     w0002_task_targets_no_host,
     w0003_capture_never_read,
+    w0004_ansible_warning,
     several_syntax_errors,
     window_spec_points_inside_string,
 }
@@ -160,9 +171,11 @@ fn every_ui_file_is_listed_and_every_code_has_one() {
         "tests/ui files and the ui_tests! list differ"
     );
     let mut codes = BTreeSet::new();
-    for f in &files {
-        let text = std::fs::read_to_string(ui_dir().join(format!("{f}.sflow"))).unwrap_or_default();
-        codes.extend(markers(&text).into_iter().map(|(_, c)| c));
+    for e in std::fs::read_dir(ui_dir()).into_iter().flatten().flatten() {
+        if e.path().extension().is_some_and(|x| x != "stderr") {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            codes.extend(markers(&text).into_iter().map(|(_, c)| c));
+        }
     }
     for c in Code::ALL {
         assert!(

@@ -71,6 +71,22 @@ fn dir_of(sources: &SourceMap, id: FileId) -> PathBuf {
         .unwrap_or_default()
 }
 
+/// The display name of `rel` named from the file `from`: relative to that file's display
+/// name, so that messages show paths the way the user wrote them (never the machine's
+/// absolute path unless the user gave one).
+fn display_join(sources: &SourceMap, from: FileId, rel: &str) -> String {
+    let base = Path::new(&sources.get(from).name)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    base.join(rel)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect::<PathBuf>()
+        .display()
+        .to_string()
+}
+
 fn parse(sources: &SourceMap, id: FileId, diags: &mut Vec<Diagnostic>) -> ast::File {
     let (file, d) = crate::syntax::parse(id, &sources.get(id).text);
     diags.extend(d);
@@ -91,11 +107,7 @@ fn read_file(
         return Some(id);
     }
     match fs.read(path) {
-        Ok(text) => Some(sources.add(SourceFile::new(
-            path.display().to_string(),
-            Some(path.to_path_buf()),
-            text,
-        ))),
+        Ok(text) => Some(sources.add(SourceFile::new(shown, Some(path.to_path_buf()), text))),
         Err(e) => {
             diags.push(
                 Diagnostic::new(Code::E0007, at, format!("cannot read {what} `{shown}`"))
@@ -200,7 +212,15 @@ fn import(
     if !seen.insert(path.display().to_string()) {
         return;
     }
-    if let Some(id) = read_file(sources, fs, &path, &name, imp.path.span, "import", diags) {
+    if let Some(id) = read_file(
+        sources,
+        fs,
+        &path,
+        &display_join(sources, from, &name),
+        imp.path.span,
+        "import",
+        diags,
+    ) {
         let f = parse(sources, id, diags);
         queue.push((id, f));
     }
@@ -225,8 +245,8 @@ fn inventory(
             "inventory",
             diags,
         ) {
-            Some(id) => inventory_file(sources, id, at, diags),
-            None => InventoryInput::Missing,
+            Some(id) => inventory_any(sources, id, at, diags),
+            None => InventoryInput::Broken,
         };
     }
     let decls: Vec<&InventoryDecl> = file
@@ -261,21 +281,13 @@ fn inventory(
                     )
                     .with_label("must be a constant"),
                 );
-                return InventoryInput::Missing;
+                return InventoryInput::Broken;
             };
             let full = dir_of(sources, main).join(&name);
-            let ext = full.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if ext != "sflow" {
-                diags.push(
-                    Diagnostic::new(Code::E0008, path.span, format!("unsupported inventory format `.{ext}`"))
-                        .with_label("only `.sflow` inventories are read so far")
-                        .with_help("Ansible INI/YAML inventories are planned; convert to an `inventory { ... }` block meanwhile"),
-                );
-                return InventoryInput::Missing;
-            }
-            match read_file(sources, fs, &full, &name, path.span, "inventory", diags) {
-                Some(id) => inventory_file(sources, id, *span, diags),
-                None => InventoryInput::Missing,
+            let shown = display_join(sources, main, &name);
+            match read_file(sources, fs, &full, &shown, path.span, "inventory", diags) {
+                Some(id) => inventory_any(sources, id, *span, diags),
+                None => InventoryInput::Broken,
             }
         }
         Some(InventoryDecl::Command { span, .. }) => {
@@ -290,7 +302,52 @@ fn inventory(
                     "write the hosts in an `inventory { ... }` block or a `.sflow` inventory file",
                 ),
             );
-            InventoryInput::Missing
+            InventoryInput::Broken
+        }
+    }
+}
+
+/// The inventory of a file: a `.sflow` file's `inventory { ... }` block, or an Ansible
+/// inventory (INI, YAML, or `--list` JSON; chosen by extension, else by content) read by
+/// [`crate::inventory_ansible`].
+fn inventory_any(
+    sources: &SourceMap,
+    id: FileId,
+    at: Span,
+    diags: &mut Vec<Diagnostic>,
+) -> InventoryInput {
+    let f = sources.get(id);
+    if f.name.ends_with(".sflow") {
+        return inventory_file(sources, id, at, diags);
+    }
+    match crate::inventory_ansible::parse_file(&f.name, &f.text) {
+        Ok(inv) => {
+            for w in &inv.warnings {
+                diags.push(
+                    Diagnostic::new(
+                        Code::W0004,
+                        Span::new(id, w.range.start, w.range.end),
+                        w.kind.to_string(),
+                    )
+                    .with_label(w.kind.code())
+                    .with_help_opt(w.kind.help().map(str::to_owned)),
+                );
+            }
+            InventoryInput::Resolved(crate::inventory::from_ansible(&inv, id, diags))
+        }
+        Err(errors) => {
+            for e in errors {
+                diags.push(
+                    Diagnostic::new(
+                        Code::E0032,
+                        Span::new(id, e.range.start, e.range.end),
+                        e.kind.to_string(),
+                    )
+                    .with_label(e.kind.code())
+                    .with_help_opt(e.kind.help().map(str::to_owned)),
+                );
+            }
+            InventoryInput::Broken
         }
     }
 }
@@ -321,7 +378,7 @@ fn inventory_file(
                 )
                 .with_label("named as the inventory here"),
             );
-            InventoryInput::Missing
+            InventoryInput::Broken
         }
     }
 }

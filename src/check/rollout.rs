@@ -220,19 +220,37 @@ impl WfChecker<'_> {
         let from = self.opts.now;
         let until = from + chrono::TimeDelta::days(FIT_HORIZON_DAYS);
         let mut longest: HashMap<Vec<usize>, Option<Duration>> = HashMap::new();
+        // The set of windows covering each host, computed once (hosts × windows), so that the
+        // per-task loop below is linear in the task's hosts.
+        let mut combos: Vec<Vec<usize>> = Vec::new();
+        let mut combo_ids: HashMap<Vec<usize>, usize> = HashMap::new();
+        let mut host_combo: Vec<usize> = vec![usize::MAX; self.inv.hosts.len()];
+        let mut per_host: Vec<Vec<usize>> = vec![Vec::new(); self.inv.hosts.len()];
+        for (j, w) in windows.iter().enumerate() {
+            for h in w.hosts.iter() {
+                if let Some(v) = per_host.get_mut(h.0 as usize) {
+                    v.push(j);
+                }
+            }
+        }
+        for (h, combo) in per_host.into_iter().enumerate() {
+            let next = combos.len();
+            let id = *combo_ids.entry(combo.clone()).or_insert(next);
+            if id == next {
+                combos.push(combo);
+            }
+            host_combo[h] = id;
+        }
         for i in 0..self.tasks.len() {
             let need = self.tasks[i].estimate.max(settings.cutoff);
-            let mut by_combo: BTreeMap<Vec<usize>, HostId> = BTreeMap::new();
+            let mut by_combo: BTreeMap<usize, HostId> = BTreeMap::new();
             for h in self.tasks[i].hosts.iter() {
-                let combo: Vec<usize> = windows
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, w)| w.hosts.contains(h))
-                    .map(|(j, _)| j)
-                    .collect();
-                by_combo.entry(combo).or_insert(h);
+                if let Some(&c) = host_combo.get(h.0 as usize) {
+                    by_combo.entry(c).or_insert(h);
+                }
             }
-            for (combo, h) in by_combo {
+            for (c, h) in by_combo {
+                let combo = combos[c].clone();
                 if combo.is_empty() {
                     continue;
                 }
@@ -351,6 +369,7 @@ impl WfChecker<'_> {
         }
         for per in &pa.per {
             if let Some(n) = v::positive(&per.limit, self.diags) {
+                self.limit_warning(n, &per.limit, out.max_servers, &attrs);
                 out.per_attr.push((per.attr.name.clone(), n));
             }
         }
@@ -371,7 +390,7 @@ impl WfChecker<'_> {
         let mut d = Diagnostic::new(
             Code::W0001,
             at.span,
-            format!("per-group limit {n} is above `max_servers` ({max})"),
+            format!("limit {n} is above `max_servers` ({max})"),
         )
         .with_label("can never be reached")
         .with_help(format!("lower it to {max} or less"));

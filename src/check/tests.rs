@@ -187,7 +187,10 @@ fn templates_expand() {
 #[test]
 fn parallel_warning_and_unread_capture() {
     let src = format!("{INV}workflow w {{\n  parallel {{ max_servers = 2  per_group = 5 }}\n  task a on web {{ run = \"x\"  capture = out }}\n}}\n");
-    check(&src, "W0001:10 per-group limit 5 is above `max_servers` (2)\nW0003:11 capture `out` is never read");
+    check(
+        &src,
+        "W0001:10 limit 5 is above `max_servers` (2)\nW0003:11 capture `out` is never read",
+    );
 }
 
 #[test]
@@ -220,4 +223,109 @@ fn no_prefix_or_line_deletion_of_the_examples_panics() {
             let _ = run(&deleted.join("\n"));
         }
     }
+}
+
+fn example(name: &str) -> crate::program::Program {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let mut sources = SourceMap::new();
+    let out = check_file(&mut sources, &path, &Disk, &CheckOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.diagnostics.is_empty(), "{:#?}", out.diagnostics);
+    out.program.unwrap_or_else(|| panic!("no program"))
+}
+
+#[test]
+fn seed_scenario_program() {
+    use crate::program::{CapturePoint, PerGroup, WaveForm};
+    let p = example("os_patching.sflow");
+    let w = &p.workflows[0];
+    assert_eq!(w.change.as_deref(), Some("CHG-2291"));
+    assert_eq!(w.windows.len(), 3);
+    assert_eq!(
+        w.window_settings.cutoff,
+        std::time::Duration::from_secs(600)
+    );
+    assert_eq!(w.parallel.per_group, PerGroup::Uniform(5));
+    assert_eq!(w.rollout.form, WaveForm::Explicit);
+    let waves: Vec<(&str, usize)> = w
+        .rollout
+        .waves
+        .iter()
+        .map(|x| (x.name.as_str(), x.hosts.len()))
+        .collect();
+    assert_eq!(
+        waves,
+        vec![("canary", 1), ("web", 2), ("db", 2), ("cache", 2)]
+    );
+    let upgrade = w
+        .task_by_name("upgrade_packages")
+        .map(|t| (t.estimate, t.sudo, t.hosts.len()));
+    assert_eq!(
+        upgrade,
+        Some((std::time::Duration::from_secs(900), true, 7))
+    );
+    let v = &w.verifies[0];
+    assert_eq!(v.before, CapturePoint::Before(TaskId(0)));
+    assert_eq!(v.after, CapturePoint::After(TaskId(2)));
+    assert_eq!(
+        v.expects[0].matcher.as_deref(),
+        Some(r"ii\s+openssl\s+(\S+)")
+    );
+    // Web hosts run backup, update_repos, upgrade_packages, restart_services, verify_web.
+    let web01 = p.inventory.host_by_name("web01.example.com").map(|h| h.id);
+    let order: Vec<&str> = web01
+        .map(|h| {
+            w.host_order(h)
+                .iter()
+                .map(|t| w.task(*t).name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        order,
+        vec![
+            "backup",
+            "update_repos",
+            "upgrade_packages",
+            "restart_services",
+            "verify_web"
+        ]
+    );
+}
+
+#[test]
+fn percentage_waves_and_conditions() {
+    use crate::program::{ExprKind, HostCount, WaveForm};
+    let p = example("emergency_openssl.sflow");
+    let w = &p.workflows[0];
+    // 7 hosts: 1, 10% (no new host: no wave), 50% → 4, 100% → 7.
+    let sizes: Vec<usize> = w.rollout.waves.iter().map(|x| x.hosts.len()).collect();
+    assert_eq!(sizes, vec![1, 3, 3]);
+    assert!(matches!(w.rollout.form, WaveForm::Sizes(ref s) if s.len() == 4));
+    assert_eq!(w.rollout.max_failures, HostCount::Percent(5));
+    let p = example("web_triage.sflow");
+    let w = &p.workflows[0];
+    let clean = w
+        .task_by_name("clean_logs")
+        .and_then(|t| t.when.clone())
+        .map(|e| e.kind);
+    assert!(
+        matches!(clean, Some(ExprKind::Compare(crate::ast::CmpOp::Gt, ref l, _)) if matches!(l.kind, ExprKind::ToInt(_)))
+    );
+}
+
+#[test]
+fn conditions_with_precedence() {
+    let src = format!(
+        "{INV}workflow w {{\n  task a on web {{ run = \"x\" }}\n  task b on web after a when not a.ok or a.exit != 0 and (host.dc == \"fra1\" or a.stdout contains \"x\") {{ run = \"y\" }}\n  task c on web after a when a.stderr =~ r\"^err\" {{ run = \"z\" }}\n}}\n"
+    );
+    check(&src, "");
+    let (out, _) = run(&src);
+    let p = out.program.unwrap_or_else(|| panic!("no program"));
+    let e = p.workflows[0].tasks[1].when.clone().map(|e| e.kind);
+    // `or` binds loosest: not a.ok or (a.exit != 0 and (...)).
+    assert!(matches!(e, Some(crate::program::ExprKind::Or(ref l, ref r))
+        if matches!(l.kind, crate::program::ExprKind::Not(_)) && matches!(r.kind, crate::program::ExprKind::And(..))));
 }

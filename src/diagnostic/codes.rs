@@ -275,8 +275,18 @@ lists, journals and logs. Secrets reach commands only through stdin.
 
     sflow check deploy.sflow --workflow deploy_al";
 
-    W0001 = Warning, "per-group limit above max_servers",
-"A `parallel` per-group limit is higher than `max_servers`, so it can never be reached.
+    E0032 = Error, "invalid Ansible inventory",
+"An Ansible inventory (INI, YAML, or the JSON of a dynamic inventory's `--list`) named by
+`inventory \"FILE\"` or `--inventory FILE` has a problem: a syntax error, a bad host range,
+a group that contains itself, a connection variable with a bad value. The label gives the
+reader's own code (`inventory::syntax`, ...).
+
+    [web]
+    web[01:0x].example.com      # bad range";
+
+    W0001 = Warning, "limit above max_servers",
+"A `parallel` per-group limit (or a `per ATTR` limit) is higher than `max_servers`, so it can
+never be reached.
 
     parallel { max_servers = 5  per_group = 10 }";
 
@@ -290,6 +300,14 @@ nothing), so it never runs.
 "A task keeps its output with `capture = NAME`, but no condition or interpolation reads it.
 
     task a on web { run = \"df\"  capture = disk }   # `disk` unused";
+
+    W0004 = Warning, "Ansible inventory warning",
+"Something Ansible itself only warns about in an inventory file, such as an unexpected key in
+a YAML group (only `hosts`, `vars` and `children` are read).
+
+    web:
+      host:            # `hosts` was meant
+        web01: {}";
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 mod gen_workflow;
 
 use sflow::check::{check_file, CheckOptions, MemoryFs};
-use sflow::span::SourceMap;
+use sflow::span::{FileId, SourceMap};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -20,10 +20,15 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(7);
     let opts = CheckOptions::default();
-    println!("sflow check (parse + check), {runs} runs per size, release build");
+    let profile = if cfg!(debug_assertions) {
+        "debug build: figures are not representative"
+    } else {
+        "release build"
+    };
+    println!("sflow check (parse + check), {runs} runs per size, {profile}");
     println!(
-        "{:>7} {:>7} {:>10} {:>10} {:>10} {:>12}",
-        "hosts", "tasks", "instances", "median", "min", "per host"
+        "{:>7} {:>7} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "hosts", "tasks", "instances", "median", "min", "per host", "parse only"
     );
     for hosts in SIZES {
         let src = gen_workflow::generate(hosts);
@@ -50,16 +55,25 @@ fn main() {
             }
         }
         times.sort();
+        let mut parse: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(sflow::syntax::parse(FileId(0), &fs.0[&path]));
+                t.elapsed()
+            })
+            .collect();
+        parse.sort();
         let median = times[times.len() / 2];
         let min = times[0];
         println!(
-            "{:>7} {:>7} {:>10} {:>8.1}ms {:>8.1}ms {:>10.1}µs",
+            "{:>7} {:>7} {:>10} {:>8.1}ms {:>8.1}ms {:>10.1}µs {:>10.1}ms",
             hosts,
             gen_workflow::TASKS,
             hosts * gen_workflow::TASKS / gen_workflow::GROUPS,
             median.as_secs_f64() * 1e3,
             min.as_secs_f64() * 1e3,
-            median.as_secs_f64() * 1e6 / hosts as f64
+            median.as_secs_f64() * 1e6 / hosts as f64,
+            parse[parse.len() / 2].as_secs_f64() * 1e3
         );
         if errors > 0 || warnings > 0 {
             println!("        ({errors} errors, {warnings} warnings in the generated workflow)");

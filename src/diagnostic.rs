@@ -6,6 +6,9 @@
 pub mod codes;
 pub mod render;
 
+#[cfg(test)]
+mod docs_tests;
+
 pub use codes::Code;
 
 use crate::span::Span;

@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;
+pub mod fmt;
 pub mod inventory;
 pub mod inventory_ansible;
 pub mod journal;

@@ -9,6 +9,7 @@ pub mod explain;
 pub mod inventory;
 pub mod journal;
 pub mod lsp;
+pub mod fmt;
 pub mod journal;
 pub mod plan;
 pub mod run;
@@ -40,6 +41,8 @@ pub struct Cli {
 pub enum Command {
     /// Check workflows: parse, resolve and type-check, report every problem.
     Check(check::CheckArgs),
+    /// Rewrite files in the canonical layout (`--check`: only report the ones that differ).
+    Fmt(fmt::FmtArgs),
     /// Explain a diagnostic code, with an example.
     Explain(explain::ExplainArgs),
     /// Print the hosts, attributes and groups an inventory resolves to.
@@ -77,6 +80,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Inventory(args) => inventory::run(&args),
         Command::Lsp(args) => lsp::run(&args),

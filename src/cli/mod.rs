@@ -10,7 +10,6 @@ pub mod inventory;
 pub mod journal;
 pub mod lsp;
 pub mod fmt;
-pub mod journal;
 pub mod plan;
 pub mod run;
 pub mod windows;

@@ -117,3 +117,111 @@ pub fn log(args: &LogArgs) -> ExitCode {
         Ok(store::render_log(&entries))
     }))
 }
+
+/// Reads a sealed plan for `sflow run plan.json`, refusing edited content and, when an
+/// inventory is given, an inventory that differs from the plan's hosts.
+pub(crate) fn sealed_plan(
+    text: &str,
+    inventory: Option<&Path>,
+) -> Result<crate::plan::Plan, ExitCode> {
+    let fail = |e: crate::seal::SealError| {
+        eprintln!("{:?}", miette::Report::new(e));
+        ExitCode::from(exit::USAGE)
+    };
+    let plan = crate::seal::load(text).map_err(fail)?;
+    if let Some(inv) = inventory {
+        let program = super::plan::load(inv, None, None, chrono::Utc::now())?;
+        crate::seal::check_inventory(&plan, &program.inventory).map_err(fail)?;
+    }
+    Ok(plan)
+}
+
+/// The audit log of a workflow: `.sflow/audit.jsonl` beside it.
+pub(crate) fn audit_path(workflow: &Path) -> PathBuf {
+    workflow
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(crate::audit::DEFAULT_PATH)
+}
+
+/// A redactor for the run's secret values.
+pub(crate) fn redactor(
+    secrets: &std::collections::BTreeMap<String, String>,
+) -> crate::secret::Redactor {
+    let held: Vec<crate::secret::Secret> = secrets
+        .iter()
+        .map(|(k, v)| crate::secret::Secret::new(k.clone(), v.clone()))
+        .collect();
+    crate::secret::Redactor::new(&held)
+}
+
+/// The plan's parameters as strings, for the store.
+fn params(plan: &crate::plan::Plan) -> std::collections::BTreeMap<String, String> {
+    plan.params
+        .iter()
+        .map(|(k, v)| {
+            let text = match serde_json::to_value(v) {
+                Ok(serde_json::Value::Object(o)) => o
+                    .values()
+                    .next()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                    .unwrap_or_default(),
+                Ok(other) => other.to_string(),
+                Err(_) => String::new(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
+}
+
+/// Starts journaling a new run of `plan` (from `file`) for `sflow run`: records the run in
+/// the store and returns the journal's event sink and the runner to execute with.
+pub(crate) fn start_session(
+    state: &StateArgs,
+    file: &Path,
+    inventory: Option<&Path>,
+    plan: &crate::plan::Plan,
+    spec: &crate::engine::RunSpec,
+    secrets: &std::collections::BTreeMap<String, String>,
+    runner: std::sync::Arc<dyn crate::engine::Runner>,
+) -> Result<crate::journal::Session, ExitCode> {
+    let operator = store::operator();
+    let cfg = crate::journal::SessionConfig {
+        state: state.path(Some(file)),
+        audit: Some(audit_path(file)),
+        redactor: redactor(secrets),
+        operator: operator.clone(),
+    };
+    let mut recorded = params(plan);
+    if let Some(inv) = inventory {
+        // Kept so that `sflow resume` recompiles against the same inventory.
+        recorded.insert(INVENTORY_PARAM.to_owned(), inv.display().to_string());
+    }
+    let run = store::NewRun {
+        workflow: plan.workflow.clone(),
+        workflow_path: file.display().to_string(),
+        plan_json: plan.to_json(),
+        plan_hash: plan.hash.clone(),
+        params: recorded,
+        operator,
+        change_ticket: plan.change.clone(),
+        started_at: chrono::Utc::now(),
+        controller_pid: std::process::id(),
+        controller_host: store::host_name(),
+    };
+    crate::journal::start(&cfg, &run, spec, runner).map_err(|e| {
+        eprintln!("{:?}", miette::Report::new(e));
+        ExitCode::from(exit::USAGE)
+    })
+}
+
+/// The recorded parameter holding the `--inventory` a run was started with.
+pub(crate) const INVENTORY_PARAM: &str = "sflow.inventory";
+
+/// Prints the journal's failure, if any, after a run.
+pub(crate) fn report_journal(status: &crate::journal::JournalStatus) {
+    if let Some(e) = status.failure() {
+        eprintln!("{:?}", miette::Report::new(e));
+    }
+}

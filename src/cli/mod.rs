@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod journal;
 pub mod lsp;
 pub mod plan;
+pub mod resume;
 pub mod run;
 pub mod windows;
 use std::process::ExitCode;
@@ -56,6 +57,8 @@ pub enum Command {
     Show(journal::ShowArgs),
     /// Show the commands of a run and their outputs
     Log(journal::LogArgs),
+    /// Continue an interrupted, halted, deferred or crashed run
+    Resume(Box<resume::ResumeArgs>),
     /// Show the execution plan: waves, windows, tasks per host, limits and a forecast.
     Plan(plan::PlanArgs),
     /// Run a workflow (or a saved plan): waves, windows, limits, gates, rollback.
@@ -87,6 +90,7 @@ pub fn main() -> ExitCode {
         Command::Runs(args) => journal::runs(&args),
         Command::Show(args) => journal::show(&args),
         Command::Log(args) => journal::log(&args),
+        Command::Resume(args) => resume::run(&args),
         Command::Plan(args) => plan::run(args),
         Command::Run(args) => run::run(*args),
         Command::Windows(args) => windows::run(args),

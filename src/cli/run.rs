@@ -63,6 +63,8 @@ pub struct RunArgs {
     /// A known_hosts file to trust (repeatable; default `~/.ssh/known_hosts`).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
+    #[command(flatten)]
+    pub state: super::journal::StateArgs,
 }
 
 /// Output formats of `sflow run`.
@@ -106,10 +108,7 @@ fn load_plan(args: &RunArgs) -> Result<Plan, ExitCode> {
                 e.to_string().to_lowercase()
             ))
         })?;
-        return Plan::from_json(&text).map_err(|e| {
-            eprintln!("{:?}", miette::Report::new(e));
-            ExitCode::from(exit_code::USAGE)
-        });
+        return super::journal::sealed_plan(&text, args.inventory.as_deref());
     }
     let params = args
         .params
@@ -134,7 +133,7 @@ fn load_plan(args: &RunArgs) -> Result<Plan, ExitCode> {
 }
 
 /// Obtains every secret of the plan (held in memory only).
-fn secrets(plan: &Plan) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn secrets(plan: &Plan) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for s in &plan.secrets {
         let value = match &s.source {
@@ -180,7 +179,7 @@ fn secrets(plan: &Plan) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
-fn confirm() -> bool {
+pub(crate) fn confirm() -> bool {
     eprint!("run this plan? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
@@ -220,7 +219,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         Err(e) => return usage(&e),
     };
     let choices = RunChoices {
-        secrets: secret_values,
+        secrets: secret_values.clone(),
         wait: args.wait,
         ignore_windows: args.ignore_windows.clone(),
         failure_budget,
@@ -284,6 +283,15 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         }
         let runner = Arc::new(TransportRunner::new(&plan, transport.clone()));
+        let journal = super::journal::start_session(
+            &args.state,
+            &args.file,
+            args.inventory.as_deref(),
+            &plan,
+            &spec,
+            &secret_values,
+            runner,
+        )?;
         let sink: Box<dyn EventSink> = match args.format {
             RunFormat::Json => Box::new(JsonReporter::new(std::io::stdout())),
             RunFormat::Human if std::io::stderr().is_terminal() => {
@@ -301,12 +309,13 @@ pub fn run(args: RunArgs) -> ExitCode {
         });
         let options = RunOptions {
             clock: Arc::new(RealClock),
-            sinks: vec![sink],
+            sinks: vec![sink, Box::new(journal.sink)],
             control: Some(rx),
             confirmed: Some(args.yes),
         };
-        let result = execute(spec, runner, options).await;
+        let result = execute(spec, journal.runner, options).await;
         transport.close().await;
+        super::journal::report_journal(&journal.status);
         Ok(result)
     });
     match result {

@@ -539,11 +539,30 @@ pub fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// The login name of this process's user from the password database.
+fn passwd_user() -> Option<String> {
+    // SAFETY: getpwuid returns a pointer into static storage (or null); we copy the name out
+    // at once and use no other passwd call meanwhile.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name)
+            .to_str()
+            .ok()
+            .map(str::to_owned)
+    }
+}
+
 /// `user@host` of whoever runs this process.
 pub fn operator() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(passwd_user)
+        .unwrap_or_else(|| "unknown".to_owned());
     format!("{user}@{}", host_name())
 }
 

@@ -61,6 +61,7 @@ mod load;
 mod rollout;
 mod task;
 mod values;
+mod verify;
 mod workflow;
 
 #[cfg(test)]

@@ -7,6 +7,12 @@ use crate::span::Span;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod hosts;
+mod verify;
+
+pub use hosts::HostSet;
+pub use verify::{CapturePoint, Change, OnMismatch, Verify, VerifyCapture, VerifyExpect};
+
 /// Everything the later phases need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
@@ -26,104 +32,6 @@ impl Program {
 /// Index of a host in [`Inventory::hosts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HostId(pub u32);
-
-/// A set of hosts in a stable order: ascending [`HostId`], i.e. inventory declaration order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct HostSet(Vec<HostId>);
-
-impl HostSet {
-    /// The empty set.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A set from any ids (sorted, duplicates removed).
-    pub fn from_ids(ids: impl IntoIterator<Item = HostId>) -> Self {
-        let mut v: Vec<HostId> = ids.into_iter().collect();
-        v.sort_unstable();
-        v.dedup();
-        HostSet(v)
-    }
-
-    /// Whether `id` is in the set.
-    pub fn contains(&self, id: HostId) -> bool {
-        self.0.binary_search(&id).is_ok()
-    }
-
-    /// Members in ascending order.
-    pub fn iter(&self) -> impl Iterator<Item = HostId> + '_ {
-        self.0.iter().copied()
-    }
-
-    /// Members as a slice.
-    pub fn as_slice(&self) -> &[HostId] {
-        &self.0
-    }
-
-    /// Number of hosts.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// `self ∪ other` (a linear merge: both are sorted).
-    pub fn union(&self, other: &HostSet) -> HostSet {
-        let (a, b) = (&self.0, &other.0);
-        let mut out = Vec::with_capacity(a.len() + b.len());
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < b.len() {
-            match a[i].cmp(&b[j]) {
-                std::cmp::Ordering::Less => {
-                    out.push(a[i]);
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    out.push(b[j]);
-                    j += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    out.push(a[i]);
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        out.extend_from_slice(&a[i..]);
-        out.extend_from_slice(&b[j..]);
-        HostSet(out)
-    }
-
-    /// `self \ other`.
-    pub fn difference(&self, other: &HostSet) -> HostSet {
-        self.merge_filter(other, false)
-    }
-
-    /// `self ∩ other`.
-    pub fn intersection(&self, other: &HostSet) -> HostSet {
-        self.merge_filter(other, true)
-    }
-
-    /// The members of `self` that are (`keep_common`) or are not in `other`, by a linear merge.
-    fn merge_filter(&self, other: &HostSet, keep_common: bool) -> HostSet {
-        let b = &other.0;
-        let mut j = 0;
-        let mut out = Vec::new();
-        for &x in &self.0 {
-            while j < b.len() && b[j] < x {
-                j += 1;
-            }
-            let common = j < b.len() && b[j] == x;
-            if common == keep_common {
-                out.push(x);
-            }
-        }
-        HostSet(out)
-    }
-}
 
 /// The resolved inventory.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -798,111 +706,6 @@ pub fn split_by_sizes(hosts: &HostSet, sizes: &[HostCount]) -> Vec<HostSet> {
             w
         })
         .collect()
-}
-
-/// How captured values may change between before and after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    /// Must be equal.
-    Unchanged,
-    /// Must differ.
-    Changed,
-    /// Anything.
-    Any,
-    /// The extracted version must increase.
-    VersionIncrease,
-    /// The extracted version must decrease.
-    VersionDecrease,
-    /// Absent before, present after.
-    Added,
-    /// Present before, absent after.
-    Removed,
-}
-
-impl Change {
-    /// Every value with its source name.
-    pub const ALL: [(&'static str, Change); 7] = [
-        ("unchanged", Change::Unchanged),
-        ("changed", Change::Changed),
-        ("any", Change::Any),
-        ("version_increase", Change::VersionIncrease),
-        ("version_decrease", Change::VersionDecrease),
-        ("added", Change::Added),
-        ("removed", Change::Removed),
-    ];
-}
-
-/// What a verification mismatch does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnMismatch {
-    /// Fail the host.
-    #[default]
-    Fail,
-    /// Report only.
-    Warn,
-    /// Fail the host and roll it back.
-    Rollback,
-}
-
-/// When a verify capture is taken on a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapturePoint {
-    /// Before the host's first task.
-    Start,
-    /// After the host's last task.
-    End,
-    /// Before this task runs.
-    Before(TaskId),
-    /// After this task ran.
-    After(TaskId),
-}
-
-/// A checked `verify` block.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verify {
-    /// Its name.
-    pub name: String,
-    /// When the first capture is taken (`before = TASK`, default the start).
-    pub before: CapturePoint,
-    /// When the second capture is taken (`after = TASK`, default the end).
-    pub after: CapturePoint,
-    /// Captures in order.
-    pub captures: Vec<VerifyCapture>,
-    /// Expectations in order (captures without one: any change is reported).
-    pub expects: Vec<VerifyExpect>,
-    /// What a mismatch does.
-    pub on_mismatch: OnMismatch,
-    /// After-values must agree across these hosts (drift detection).
-    pub across: Option<HostSet>,
-    /// Hosts the block applies to: the hosts of its `before`/`after` tasks, or every
-    /// targeted host.
-    pub hosts: HostSet,
-    /// Where it was declared.
-    pub span: Span,
-}
-
-/// `capture NAME = "command"`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifyCapture {
-    /// Its name.
-    pub name: String,
-    /// The command.
-    pub command: CommandTemplate,
-    /// Where it was declared.
-    pub span: Span,
-}
-
-/// `expect NAME { match  change }`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifyExpect {
-    /// Index into [`Verify::captures`].
-    pub capture: usize,
-    /// Regex whose capture group 1 is compared (whole output when absent).
-    pub matcher: Option<String>,
-    /// The expected change.
-    pub change: Change,
-    /// Where it was declared.
-    pub span: Span,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod errors;
 mod lower;
+mod lower_expr;
 mod strings;
 
 use crate::ast::{self, Item};

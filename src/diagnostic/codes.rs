@@ -234,7 +234,7 @@ group.
     expect pkgs { match = r\"openssl \\S+\"  change = \"version_increase\" }
     # write: r\"openssl (\\S+)\"";
 
-    E0026 = Error, "verify captures after before before",
+    E0026 = Error, "verify `after` may run before `before`",
 "A verify block's `before` task must run before its `after` task on every host where both
 apply: `after` must depend (through `after`) on `before`.
 

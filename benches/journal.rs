@@ -36,7 +36,7 @@ fn spec() -> RunSpec {
     let all: Vec<usize> = (0..HOSTS).collect();
     let tasks = (0..TASKS)
         .map(|k| {
-            let mut t = TaskSpec::new(format!("t{k}"), all.clone(), &format!("step {k}"));
+            let mut t = TaskSpec::new(format!("t{k}"), all.clone(), format!("step {k}"));
             if k > 0 {
                 t.after = vec![k - 1];
             }

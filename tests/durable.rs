@@ -55,7 +55,7 @@ fn fleet_spec(hosts: usize, tasks: usize, limit: usize) -> RunSpec {
     let all: Vec<usize> = (0..hosts).collect();
     let tasks = (0..tasks)
         .map(|k| {
-            let mut t = TaskSpec::new(format!("t{k}"), all.clone(), &format!("step {k}"));
+            let mut t = TaskSpec::new(format!("t{k}"), all.clone(), format!("step {k}"));
             if k > 0 {
                 t.after = vec![k - 1];
             }

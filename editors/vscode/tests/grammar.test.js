@@ -68,9 +68,10 @@ const repoFiles = ['stdlib', 'examples']
   .filter((dir) => fs.existsSync(dir))
   .flatMap((dir) =>
     fs
-      .readdirSync(dir)
-      .filter((f) => f.endsWith('.sflow'))
-      .map((f) => path.join(dir, f)),
+      .readdirSync(dir, { withFileTypes: true })
+      // Only files: a run leaves its journal in a `.sflow/` folder beside the workflow.
+      .filter((e) => e.isFile() && e.name.endsWith('.sflow'))
+      .map((e) => path.join(dir, e.name)),
   );
 
 for (const file of repoFiles) {

@@ -7,7 +7,7 @@ use crate::engine::event::exit_code;
 use crate::engine::from_plan::RunChoices;
 use crate::engine::report::{summary_table, PlainReporter, ProgressReporter};
 use crate::engine::transport_runner::TransportRunner;
-use crate::engine::{execute, Control, EventSink, RealClock, RunOptions, RunSpec};
+use crate::engine::{EventSink, RunSpec};
 use crate::plan::{self, Plan};
 use crate::resume::{self, ResumeError, UnknownPolicy};
 use crate::store::{self, RunStore as _, SqliteStore, StoreOptions};
@@ -228,21 +228,8 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
         } else {
             Box::new(PlainReporter::new(std::io::stderr()))
         };
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                if tx.send(Control::Interrupt).is_err() {
-                    break;
-                }
-            }
-        });
-        let options = RunOptions {
-            clock: Arc::new(RealClock),
-            sinks: vec![reporter, Box::new(session.sink)],
-            control: Some(rx),
-            confirmed: Some(args.yes),
-        };
-        let result = execute(spec, session.runner, options).await;
+        let sinks = vec![reporter, Box::new(session.sink) as Box<dyn EventSink>];
+        let result = super::run::execute_live(spec, session.runner, sinks, args.yes).await;
         transport.close().await;
         super::journal::report_journal(&session.status);
         Ok::<_, ExitCode>(result)

@@ -190,6 +190,31 @@ pub(crate) fn confirm() -> bool {
 }
 
 /// Runs `sflow run`.
+/// Executes on the real clock with Ctrl-C forwarded to the dispatcher (once: start nothing
+/// new; twice: stop in-flight commands). Shared by `sflow run` and `sflow resume`.
+pub(crate) async fn execute_live(
+    spec: RunSpec,
+    runner: Arc<dyn crate::engine::Runner>,
+    sinks: Vec<Box<dyn EventSink>>,
+    confirmed: bool,
+) -> crate::engine::RunResult {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(Control::Interrupt).is_err() {
+                break;
+            }
+        }
+    });
+    let options = RunOptions {
+        clock: Arc::new(RealClock),
+        sinks,
+        control: Some(rx),
+        confirmed: Some(confirmed),
+    };
+    execute(spec, runner, options).await
+}
+
 pub fn run(args: RunArgs) -> ExitCode {
     let failure_budget = match args.max_failures.as_deref().map(parse_threshold) {
         None => None,
@@ -299,21 +324,8 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
             RunFormat::Human => Box::new(PlainReporter::new(std::io::stderr())),
         };
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                if tx.send(Control::Interrupt).is_err() {
-                    break;
-                }
-            }
-        });
-        let options = RunOptions {
-            clock: Arc::new(RealClock),
-            sinks: vec![sink, Box::new(journal.sink)],
-            control: Some(rx),
-            confirmed: Some(args.yes),
-        };
-        let result = execute(spec, journal.runner, options).await;
+        let sinks = vec![sink, Box::new(journal.sink) as Box<dyn EventSink>];
+        let result = execute_live(spec, journal.runner, sinks, args.yes).await;
         transport.close().await;
         super::journal::report_journal(&journal.status);
         Ok(result)

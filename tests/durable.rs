@@ -74,21 +74,28 @@ fn fleet_spec(hosts: usize, tasks: usize, limit: usize) -> RunSpec {
             t
         })
         .collect();
-    let mut spec = RunSpec {
-        workflow: "crash".into(),
-        hosts: (0..hosts)
-            .map(|i| HostSpec::named(format!("h{i:02}")))
-            .collect(),
+    let hosts = (0..hosts)
+        .map(|i| HostSpec::named(format!("h{i:02}")))
+        .collect();
+    let mut spec = one_wave("crash", hosts, tasks);
+    spec.limits.max_servers = Some(limit);
+    spec.secrets = BTreeMap::from([("token".to_owned(), CANARY.to_owned())]);
+    spec
+}
+
+/// A run of `tasks` on `hosts`, all in one wave.
+fn one_wave(workflow: &str, hosts: Vec<HostSpec>, tasks: Vec<TaskSpec>) -> RunSpec {
+    let all = (0..hosts.len()).collect();
+    RunSpec {
+        workflow: workflow.into(),
+        hosts,
         tasks,
         waves: vec![WaveSpec {
             name: "all".into(),
             hosts: all,
         }],
         ..RunSpec::default()
-    };
-    spec.limits.max_servers = Some(limit);
-    spec.secrets = BTreeMap::from([("token".to_owned(), CANARY.to_owned())]);
-    spec
+    }
 }
 
 fn config(dir: &Path) -> SessionConfig {
@@ -253,21 +260,13 @@ fn windowed_spec() -> RunSpec {
     tasks[2].when = Some(Arc::new(|f: &sflow::engine::spec::HostFacts<'_>| {
         Ok(f.value("t1.ok").as_deref() == Some("true"))
     }));
-    RunSpec {
-        workflow: "windowed".into(),
-        hosts: (0..3)
-            .map(|i| HostSpec {
-                windows: vec![window.clone()],
-                ..HostSpec::named(format!("w{i}"))
-            })
-            .collect(),
-        tasks,
-        waves: vec![WaveSpec {
-            name: "all".into(),
-            hosts: all,
-        }],
-        ..RunSpec::default()
-    }
+    let hosts = (0..3)
+        .map(|i| HostSpec {
+            windows: vec![window.clone()],
+            ..HostSpec::named(format!("w{i}"))
+        })
+        .collect();
+    one_wave("windowed", hosts, tasks)
 }
 
 #[tokio::test(start_paused = true)]

@@ -30,7 +30,8 @@ impl StateArgs {
 pub struct SessionArgs {
     #[command(flatten)]
     pub state: StateArgs,
-    /// The audit log (default: $SFLOW_AUDIT, else .sflow/audit.jsonl beside the workflow)
+    /// The audit log (default: $SFLOW_AUDIT, else the run's own on resume, else
+    /// .sflow/audit.jsonl beside the workflow)
     #[arg(long, value_name = "PATH")]
     pub audit: Option<PathBuf>,
 }

@@ -123,10 +123,23 @@ fn runs_show_log_and_resume_with_replan() {
     );
     assert_eq!(sflow(d, &["show", "nosuchrun"]).code, 2);
 
+    // An inventory changed under the run is refused.
+    let write = |name: &str, text: &str| {
+        std::fs::write(d.join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    };
+    write(
+        "inv.sflow",
+        &INVENTORY.replace("role = \"two\"", "role = \"2\""),
+    );
+    let refused = sflow(d, &["resume", "--yes"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let said = flat(&refused.stderr);
+    assert!(said.contains("host `beta` changed"), "{said}");
+    write("inv.sflow", INVENTORY);
+
     // Fix the hosts, but change the workflow too: the recorded plan no longer matches.
-    std::fs::write(d.join("flag"), "").unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(d.join("wf.sflow"), workflow("test -f flag && echo gated"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    write("flag", "");
+    write("wf.sflow", &workflow("test -f flag && echo gated"));
     let refused = sflow(d, &["resume", "--yes"]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(

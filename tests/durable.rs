@@ -351,3 +351,72 @@ async fn a_run_deferred_by_its_window_resumes_in_the_next_one_without_repeating_
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(report.is_ok(), "{report:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_done_set_settles_tasks_with_their_earlier_outcome_without_sending_them() {
+    use sflow::engine::spec::{HostFacts, TaskOutcome};
+    use sflow::engine::TaskState;
+    let mut tasks = vec![
+        TaskSpec::new("t0", vec![0], "first"),
+        TaskSpec::new("t1", vec![0], "second"),
+        TaskSpec::new("t2", vec![0], "third ${t1.stdout}"),
+    ];
+    tasks[1].after = vec![0];
+    tasks[1].allow_failure = true;
+    tasks[2].after = vec![1];
+    tasks[2].when = Some(Arc::new(|f: &HostFacts<'_>| {
+        Ok(f.value("t0.skipped").as_deref() == Some("true")
+            && f.value("t1.failed").as_deref() == Some("true"))
+    }));
+    let spec = one_wave("settle", vec![HostSpec::named("h0")], tasks);
+    let outcome = |state, exit: i32, stdout: &str| TaskOutcome {
+        state: Some(state),
+        exit: Some(exit),
+        stdout: stdout.into(),
+        stderr: String::new(),
+    };
+    let key = |h: &str, t: &str| (h.to_owned(), t.to_owned());
+    let done = HashMap::from([
+        (key("h0", "t0"), outcome(TaskState::Skipped, 0, "")),
+        (
+            key("h0", "t1"),
+            outcome(TaskState::FailedAllowed, 3, "partial"),
+        ),
+        // Names the spec does not know are ignored.
+        (key("ghost", "t0"), outcome(TaskState::Ok, 0, "")),
+    ]);
+    let hosts = SlowHosts::default();
+    let recorder = Recorder::default();
+    let options = RunOptions {
+        sinks: vec![Box::new(recorder.clone())],
+        done,
+        ..RunOptions::default()
+    };
+    let result = execute(spec, Arc::new(hosts.clone()), options).await;
+    assert_eq!(result.status, RunStatus::Succeeded);
+    let sent = hosts.sent.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].1, "t2");
+    assert!(sent[0].2.contains("partial"), "{sent:?}");
+    let settled: Vec<(String, TaskState, u32)> = recorder
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::TaskFinished {
+                task,
+                state,
+                attempts,
+                ..
+            } => Some((task, state, attempts)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        settled,
+        vec![
+            ("t0".to_owned(), TaskState::Skipped, 0),
+            ("t1".to_owned(), TaskState::FailedAllowed, 0),
+            ("t2".to_owned(), TaskState::Ok, 1),
+        ]
+    );
+}

@@ -192,6 +192,9 @@ impl Dispatcher {
     /// Settles `t` on `h` from an earlier session's outcome instead of starting it (resume);
     /// false when an earlier session did not finish it.
     pub(crate) fn settle_done(&mut self, h: HostId, t: TaskId) -> bool {
+        if self.done.is_empty() {
+            return false;
+        }
         let Some(outcome) = self.done.remove(&(h, t)) else {
             return false;
         };

@@ -151,7 +151,7 @@ impl Dispatcher {
             .map(|h| HostRun::new(&spec, &mine[h], wave_of[h]))
             .collect();
         let secrets = Secrets::new(spec.secrets.values().cloned());
-        let done = resolve_done(&spec, options.done);
+        let done = super::done::resolve(&spec, options.done);
         let (tx, rx) = mpsc::unbounded_channel();
         Dispatcher {
             spec: Arc::new(spec),
@@ -187,35 +187,6 @@ impl Dispatcher {
             rollback_display: HashMap::new(),
             done,
         }
-    }
-
-    /// Settles `t` on `h` from an earlier session's outcome instead of starting it (resume);
-    /// false when an earlier session did not finish it.
-    pub(crate) fn settle_done(&mut self, h: HostId, t: TaskId) -> bool {
-        if self.done.is_empty() {
-            return false;
-        }
-        let Some(outcome) = self.done.remove(&(h, t)) else {
-            return false;
-        };
-        let state = outcome
-            .state
-            .filter(|s| s.is_done())
-            .unwrap_or(TaskState::Ok);
-        if let Some(slot) = self.hosts[h].slot_mut(t) {
-            slot.exit = outcome.exit;
-            slot.stdout = outcome.stdout;
-            slot.stderr = outcome.stderr;
-        }
-        match state {
-            TaskState::Ok => self.task_succeeded(h, t),
-            TaskState::FailedAllowed => {
-                self.finish_task(h, t, state, None, None);
-                self.after_capture(h, t);
-            }
-            _ => self.finish_task(h, t, state, None, None),
-        }
-        true
     }
 
     /// Sends one event to the result and every sink.
@@ -535,7 +506,7 @@ impl Dispatcher {
         self.maybe_finish_host(h);
     }
 
-    fn task_succeeded(&mut self, h: HostId, t: TaskId) {
+    pub(crate) fn task_succeeded(&mut self, h: HostId, t: TaskId) {
         let task = &self.spec.tasks[t];
         if let Some(capture) = &task.capture {
             let value = self.hosts[h]
@@ -763,31 +734,6 @@ impl Dispatcher {
     pub(crate) fn slot_state(&self, h: HostId, t: TaskId) -> Option<TaskState> {
         self.hosts[h].slot(t).map(|s: &Slot| s.state)
     }
-}
-
-/// [`RunOptions::done`] keyed by index; names the spec does not know are dropped.
-fn resolve_done(
-    spec: &RunSpec,
-    done: HashMap<(String, String), TaskOutcome>,
-) -> HashMap<(HostId, TaskId), TaskOutcome> {
-    if done.is_empty() {
-        return HashMap::new();
-    }
-    let hosts: HashMap<&str, HostId> = spec
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.name.as_str(), i))
-        .collect();
-    let tasks: HashMap<&str, TaskId> = spec
-        .tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.as_str(), i))
-        .collect();
-    done.into_iter()
-        .filter_map(|((h, t), o)| Some(((*hosts.get(h.as_str())?, *tasks.get(t.as_str())?), o)))
-        .collect()
 }
 
 async fn recv_control(control: &mut Option<mpsc::UnboundedReceiver<Control>>) -> Option<Control> {

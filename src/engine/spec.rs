@@ -43,6 +43,8 @@ pub struct RunSpec {
     pub params: BTreeMap<String, String>,
     /// Secret values by name: used for `stdin = NAME` and masked everywhere.
     pub secrets: BTreeMap<String, String>,
+    /// `sudo_password = NAME`: the secret `sudo = true` tasks feed to `sudo -S`.
+    pub sudo_password: Option<String>,
     /// Configuration verification blocks; their captures are tasks with a
     /// [`TaskSpec::capture_of`].
     pub verifies: Vec<crate::verify::VerifySpec>,
@@ -209,11 +211,12 @@ pub enum Threshold {
 }
 
 impl Threshold {
-    /// The number of hosts allowed out of `total`.
+    /// The number of hosts allowed out of `total`: the plan's own rule,
+    /// [`crate::plan::percent_of_hosts`], so that plan and run agree.
     pub fn allowed(self, total: usize) -> usize {
         match self {
             Threshold::Count(n) => n,
-            Threshold::Percent(p) => total.saturating_mul(p as usize) / 100,
+            Threshold::Percent(p) => crate::plan::percent_of_hosts(p, total),
         }
     }
 }

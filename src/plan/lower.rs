@@ -365,6 +365,7 @@ impl<'a> Lowering<'a> {
                     },
                 })
                 .collect(),
+            sudo_password: wf.sudo_password.clone(),
             approve: wf.approve.as_ref().map(|a| self.command(&a.command)),
             notify: wf.notify.as_ref().map(|n| Notify {
                 on: n

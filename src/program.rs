@@ -367,6 +367,8 @@ pub struct Notify {
     pub on: Vec<NotifyEvent>,
     /// The command, run on the controller.
     pub command: CommandTemplate,
+    /// `timeout = 30s`: longest one call may take (default: 10s).
+    pub timeout: Option<std::time::Duration>,
     /// Where it was declared.
     pub span: Span,
 }

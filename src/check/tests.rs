@@ -354,3 +354,16 @@ fn sudo_password_names_a_secret_declared_anywhere_in_the_workflow() {
         "a literal password is a credential: {codes:?}"
     );
 }
+
+#[test]
+fn notify_takes_a_timeout_that_reaches_the_plan() {
+    let src = format!(
+        "{INV}workflow w {{\n  notify {{ on = [\"done\"]  command = \"./n.sh\"  timeout = 2s }}\n  task a on web {{ run = \"x\" }}\n}}\n"
+    );
+    check(&src, "");
+    let (out, _) = run(&src);
+    let p = out.program.expect("program");
+    let plan = crate::plan::lower(&p, None, &[]).expect("plan");
+    let n = plan.notify.expect("notify");
+    assert_eq!((n.on, n.timeout_ms), (vec!["done".to_owned()], Some(2000)));
+}

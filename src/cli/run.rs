@@ -71,9 +71,10 @@ pub struct RunArgs {
     /// `failed,rollback,done`).
     #[arg(long, value_name = "EVENT,…", value_delimiter = ',')]
     pub notify_on: Vec<String>,
-    /// Longest one notification may take, and the longest the end of the run waits for them.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub hook_timeout: std::time::Duration,
+    /// Longest one notification may take, and the longest the end of the run waits for them
+    /// (default: the workflow's `notify { timeout }`, else 10s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub hook_timeout: Option<std::time::Duration>,
     /// An SSH identity file (repeatable), tried after the agent.
     #[arg(long, value_name = "FILE")]
     pub identity: Vec<PathBuf>,
@@ -210,9 +211,14 @@ fn notify_config(args: &RunArgs, plan: &Plan) -> Result<Option<NotifyConfig>, St
         };
     };
     let mut config = NotifyConfig::new(command);
-    config.timeout = args.hook_timeout;
     if let Some(n) = &plan.notify {
         config.on.clone_from(&n.on);
+        if let Some(ms) = n.timeout_ms {
+            config.timeout = std::time::Duration::from_millis(ms);
+        }
+    }
+    if let Some(t) = args.hook_timeout {
+        config.timeout = t;
     }
     if !args.notify_on.is_empty() {
         if let Some(bad) = args

@@ -379,6 +379,9 @@ impl<'a> Lowering<'a> {
                     })
                     .collect(),
                 command: self.command(&n.command),
+                timeout_ms: n
+                    .timeout
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             }),
             hosts,
             tasks,

@@ -411,6 +411,9 @@ pub struct Notify {
     pub on: Vec<String>,
     /// The command; the event JSON goes to its stdin.
     pub command: Command,
+    /// `timeout`, in milliseconds: longest one call may take (absent: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// A `verify` block.

@@ -1083,6 +1083,53 @@ mod cli {
         assert!(!target.exists(), "a dry run must not run anything");
     }
 
+    /// A prompt secret with no controlling terminal (the child starts its own session): a run
+    /// stops with a clear error before anything runs; a dry run needs no value at all.
+    #[test]
+    fn a_prompt_secret_without_a_terminal_is_a_clear_error_and_a_dry_run_asks_nothing() {
+        use std::os::unix::process::CommandExt as _;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let marker = dir.path().join("ran");
+        let file = dir.path().join("w.sflow");
+        let src = format!(
+            "inventory {{\n  host me {{ transport = \"local\" }}\n}}\nworkflow w {{\n  secret pw = prompt(\"password\")\n  task t on me {{ run = \"touch {}\"  stdin = pw }}\n}}\n",
+            marker.display()
+        );
+        std::fs::write(&file, src).unwrap_or_else(|e| panic!("{e}"));
+        let detached = |args: &[&str]| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_sflow"));
+            cmd.args(args).stdin(std::process::Stdio::null());
+            // SAFETY: setsid is async-signal-safe and only detaches the child from our
+            // terminal, so that it has no /dev/tty to prompt on.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+            let out = cmd
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run sflow: {e}"));
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let path = file.display().to_string();
+        let (code, _, stderr) = detached(&["run", &path, "--yes"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains("secret `pw` is read from a prompt and there is no terminal"),
+            "{stderr}"
+        );
+        assert!(!marker.exists(), "nothing ran");
+        let (code, stdout, stderr) = detached(&["run", &path, "--dry-run"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("me t: touch"), "{stdout}");
+        assert!(!marker.exists());
+    }
+
     #[test]
     fn usage_errors_and_tampered_plans_exit_2() {
         let (code, _, stderr) = sflow(&["run", &quickstart(), "--yes", "--max-failures", "lots"]);

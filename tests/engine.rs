@@ -1134,6 +1134,20 @@ mod cli {
     fn usage_errors_and_tampered_plans_exit_2() {
         let (code, _, stderr) = sflow(&["run", &quickstart(), "--yes", "--max-failures", "lots"]);
         assert_eq!(code, 2, "{stderr}");
+        let (code, _, stderr) = sflow(&[
+            "run",
+            &quickstart(),
+            "--yes",
+            "--notify",
+            "true",
+            "--notify-on",
+            "done,nope",
+        ]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("unknown event `nope`"), "{stderr}");
+        let (code, _, stderr) = sflow(&["run", &quickstart(), "--yes", "--notify-on", "done"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("needs a notification command"), "{stderr}");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let plan = dir.path().join("plan.json");
         let plan_s = plan.display().to_string();

@@ -289,6 +289,10 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let notify = match notify_config(&args, &plan) {
+        Ok(n) => n,
+        Err(e) => return usage(&e),
+    };
     let human = args.format == RunFormat::Human;
     if human && !args.dry_run {
         eprint!(
@@ -365,10 +369,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         if let Some(cmd) = approve {
             approve_run(&cmd, &args.file, &secret_values).await?;
         }
-        let notify = match notify_config(&args, &plan) {
-            Ok(n) => n.map(crate::hooks::start_notify),
-            Err(e) => return Err(usage(&e)),
-        };
+        let notify = notify.map(crate::hooks::start_notify);
         let runner = Arc::new(TransportRunner::new(&plan, transport.clone()));
         let journal = super::journal::start_session(
             &args.state,

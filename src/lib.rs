@@ -11,6 +11,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod engine;
 pub mod fmt;
+pub mod hooks;
 pub mod inventory;
 pub mod inventory_ansible;
 pub mod journal;

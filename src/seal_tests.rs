@@ -50,6 +50,7 @@ fn plan() -> Plan {
         change: Some("CHG-1".into()),
         params: BTreeMap::new(),
         secrets: Vec::new(),
+        sudo_password: None,
         approve: None,
         notify: None,
         hosts: vec![host(1), host(2)],

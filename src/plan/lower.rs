@@ -365,6 +365,7 @@ impl<'a> Lowering<'a> {
                     },
                 })
                 .collect(),
+            sudo_password: wf.sudo_password.clone(),
             approve: wf.approve.as_ref().map(|a| self.command(&a.command)),
             notify: wf.notify.as_ref().map(|n| Notify {
                 on: n
@@ -378,6 +379,9 @@ impl<'a> Lowering<'a> {
                     })
                     .collect(),
                 command: self.command(&n.command),
+                timeout_ms: n
+                    .timeout
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             }),
             hosts,
             tasks,

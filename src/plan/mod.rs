@@ -65,6 +65,9 @@ pub struct Plan {
     /// Secrets to obtain before running (never their values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<Secret>,
+    /// The secret (by name) that `sudo = true` tasks give to `sudo -S` on stdin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo_password: Option<String>,
     /// Runs on the controller and must exit 0 before anything runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approve: Option<Command>,
@@ -333,13 +336,21 @@ pub enum HostCount {
 }
 
 impl HostCount {
-    /// The count for a reference set of `n` hosts (percentages round up).
+    /// The number of hosts allowed to fail out of `n` (a percentage rounds down: see
+    /// [`percent_of_hosts`]).
     pub fn of(self, n: usize) -> usize {
         match self {
             HostCount::Count(c) => c as usize,
-            HostCount::Percent(p) => (n * usize::from(p)).div_ceil(100),
+            HostCount::Percent(p) => percent_of_hosts(u32::from(p), n),
         }
     }
+}
+
+/// `percent`% of `n` hosts as a failure allowance, rounded down: `max_failures = 10%` must
+/// never let more than 10% of a wave fail (10% of 15 is 1, not 2), so a percentage smaller
+/// than one host allows none (1% of 5 is 0). The plan and the engine both count with this.
+pub fn percent_of_hosts(percent: u32, n: usize) -> usize {
+    n.saturating_mul(percent as usize) / 100
 }
 
 /// Which hosts roll back when a wave halts.
@@ -400,6 +411,9 @@ pub struct Notify {
     pub on: Vec<String>,
     /// The command; the event JSON goes to its stdin.
     pub command: Command,
+    /// `timeout`, in milliseconds: longest one call may take (absent: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// A `verify` block.

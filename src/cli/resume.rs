@@ -199,9 +199,10 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
         failure_budget: None,
     };
     let spec = RunSpec::from_plan(&plan, choices);
+    let audit_path = audit_log(args, &detail);
     let cfg = crate::journal::SessionConfig {
         state: path,
-        audit: Some(audit_log(args, &detail)),
+        audit: Some(audit_path.clone()),
         redactor: redactor(&secret_values),
         operator: store::operator(),
     };
@@ -226,6 +227,13 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
             ExitCode::from(exit_code::USAGE)
         })?;
         let transport: Arc<dyn crate::transport::Transport> = Arc::new(transports);
+        // The workflow's own hooks apply to every session of the run: approval before anything
+        // connects again, notifications of this session's events.
+        let (approve, notify) = super::run::plan_hooks(&plan);
+        if let Some(cmd) = approve {
+            super::run::approve_run(&cmd, &audit_path, &secret_values).await?;
+        }
+        let notify = notify.map(crate::hooks::start_notify);
         let runner = Arc::new(TransportRunner::new(&plan, transport.clone()));
         let replan_ref = replan.as_ref().map(|(j, h)| (j.as_str(), h.as_str()));
         let session = crate::journal::resume(&cfg, &state, policy, replan_ref, &spec, runner)
@@ -235,10 +243,17 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
         } else {
             Box::new(PlainReporter::new(std::io::stderr()))
         };
-        let sinks = vec![reporter, Box::new(session.sink) as Box<dyn EventSink>];
+        let mut sinks = vec![reporter, Box::new(session.sink) as Box<dyn EventSink>];
+        let notify = notify.map(|(sink, handle)| {
+            sinks.push(Box::new(sink));
+            handle
+        });
         let result =
             super::run::execute_live(spec, session.runner, sinks, args.yes, session.done).await;
         transport.close().await;
+        if let Some(handle) = notify {
+            handle.finish().await;
+        }
         super::journal::report_journal(&session.status);
         Ok::<_, ExitCode>(result)
     });

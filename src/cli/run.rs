@@ -176,14 +176,13 @@ fn masked_secrets(plan: &Plan) -> BTreeMap<String, String> {
 
 /// Runs the approval hook, recording it in the workflow's audit log; a refusal is a usage
 /// error (exit 2) and nothing connects.
-async fn approve_run(
+pub(crate) async fn approve_run(
     cmd: &str,
-    file: &std::path::Path,
+    audit: &std::path::Path,
     secrets: &BTreeMap<String, String>,
 ) -> Result<(), ExitCode> {
-    let path = super::journal::audit_path(file);
     let mut log =
-        crate::audit::AuditLog::open(&path, super::journal::redactor(secrets)).map_err(|e| {
+        crate::audit::AuditLog::open(audit, super::journal::redactor(secrets)).map_err(|e| {
             eprintln!("{:?}", miette::Report::new(e));
             ExitCode::from(exit_code::USAGE)
         })?;
@@ -196,27 +195,42 @@ async fn approve_run(
         })
 }
 
-/// The notify hook of this run: `--notify` / `--notify-on` over the workflow's `notify`.
-fn notify_config(args: &RunArgs, plan: &Plan) -> Result<Option<NotifyConfig>, String> {
-    let command = args.notify.clone().or_else(|| {
-        plan.notify
-            .as_ref()
-            .map(|n| n.command.display(plan, &|t| plan.capture_name(t)))
-    });
-    let Some(command) = command else {
-        return if args.notify_on.is_empty() {
-            Ok(None)
-        } else {
-            Err("`--notify-on` needs a notification command (`--notify` or `notify { … }`)".into())
-        };
-    };
-    let mut config = NotifyConfig::new(command);
-    if let Some(n) = &plan.notify {
+/// The hooks a plan itself declares (`approve`, `notify`), as `sflow resume` runs them.
+pub(crate) fn plan_hooks(plan: &Plan) -> (Option<String>, Option<NotifyConfig>) {
+    let approve = plan
+        .approve
+        .as_ref()
+        .map(|c| c.display(plan, &|t| plan.capture_name(t)));
+    let notify = plan.notify.as_ref().map(|n| {
+        let mut config = NotifyConfig::new(n.command.display(plan, &|t| plan.capture_name(t)));
         config.on.clone_from(&n.on);
         if let Some(ms) = n.timeout_ms {
             config.timeout = std::time::Duration::from_millis(ms);
         }
-    }
+        config
+    });
+    (approve, notify)
+}
+
+/// The notify hook of this run: `--notify` / `--notify-on` over the workflow's `notify`.
+fn notify_config(args: &RunArgs, plan: &Plan) -> Result<Option<NotifyConfig>, String> {
+    let mut config = match (args.notify.clone(), plan_hooks(plan).1) {
+        (Some(command), declared) => {
+            let mut config = NotifyConfig::new(command);
+            if let Some(d) = declared {
+                config.on = d.on;
+                config.timeout = d.timeout;
+            }
+            config
+        }
+        (None, Some(declared)) => declared,
+        (None, None) if args.notify_on.is_empty() => return Ok(None),
+        (None, None) => {
+            return Err(
+                "`--notify-on` needs a notification command (`--notify` or `notify { … }`)".into(),
+            )
+        }
+    };
     if let Some(t) = args.hook_timeout {
         config.timeout = t;
     }
@@ -369,7 +383,11 @@ pub fn run(args: RunArgs) -> ExitCode {
                 .map(|a| a.display(&plan, &|t| plan.capture_name(t)))
         });
         if let Some(cmd) = approve {
-            approve_run(&cmd, &args.file, &secret_values).await?;
+            let audit = args
+                .state
+                .audit_override()
+                .unwrap_or_else(|| super::journal::audit_path(&args.file));
+            approve_run(&cmd, &audit, &secret_values).await?;
         }
         let notify = notify.map(crate::hooks::start_notify);
         let runner = Arc::new(TransportRunner::new(&plan, transport.clone()));

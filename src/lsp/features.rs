@@ -1,5 +1,5 @@
 //! The answers of the language server, from an [`Analysis`]: hover text, definition
-//! locations, completion items and published diagnostics.
+//! locations, completion items, formatting edits and published diagnostics.
 
 use super::analysis::{range, Analysis, SymKind};
 use super::text::{uri_of, LineIndex};
@@ -635,5 +635,18 @@ mod tests {
         assert_eq!(trailing_path("  task a on w when b."), Some(("b", "")));
         assert_eq!(trailing_path("  run = \"x ${host.ad"), Some(("host", "ad")));
         assert_eq!(trailing_path("  task a on web01.exa"), None);
+    }
+}
+
+/// The edits that format `text` as `sflow fmt` does: one edit over the whole document, or
+/// none when it is already formatted or has syntax errors.
+pub(crate) fn formatting(text: &str) -> Vec<lsp::TextEdit> {
+    // The file id only labels diagnostics, which are dropped here.
+    match crate::fmt::format_file(FileId(0), text) {
+        Ok(formatted) if formatted != text => {
+            let whole = LineIndex::new(text).range(0, text.len());
+            vec![lsp::TextEdit::new(whole, formatted)]
+        }
+        Ok(_) | Err(_) => Vec::new(),
     }
 }

@@ -36,7 +36,7 @@ fn inventory(out: &mut String, inv: &Inventory) -> Result<(), ApiError> {
         out.push_str("}\n");
     }
     for h in &inv.hosts {
-        let _ = write!(out, "host {} {{\n", name("host name", &h.name)?);
+        let _ = writeln!(out, "host {} {{", name("host name", &h.name)?);
         if let Some(a) = &h.address {
             let _ = writeln!(out, "address = {}", string(a));
         }

@@ -612,6 +612,19 @@ fn last_clause(prefix: &str) -> Clause {
     Clause::None
 }
 
+/// The edits that format `text` as `sflow fmt` does: one edit over the whole document, or
+/// none when it is already formatted or has syntax errors.
+pub(crate) fn formatting(text: &str) -> Vec<lsp::TextEdit> {
+    // The file id only labels diagnostics, which are dropped here.
+    match crate::fmt::format_file(FileId(0), text) {
+        Ok(formatted) if formatted != text => {
+            let whole = LineIndex::new(text).range(0, text.len());
+            vec![lsp::TextEdit::new(whole, formatted)]
+        }
+        Ok(_) | Err(_) => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{last_clause, trailing_path, Clause};
@@ -635,18 +648,5 @@ mod tests {
         assert_eq!(trailing_path("  task a on w when b."), Some(("b", "")));
         assert_eq!(trailing_path("  run = \"x ${host.ad"), Some(("host", "ad")));
         assert_eq!(trailing_path("  task a on web01.exa"), None);
-    }
-}
-
-/// The edits that format `text` as `sflow fmt` does: one edit over the whole document, or
-/// none when it is already formatted or has syntax errors.
-pub(crate) fn formatting(text: &str) -> Vec<lsp::TextEdit> {
-    // The file id only labels diagnostics, which are dropped here.
-    match crate::fmt::format_file(FileId(0), text) {
-        Ok(formatted) if formatted != text => {
-            let whole = LineIndex::new(text).range(0, text.len());
-            vec![lsp::TextEdit::new(whole, formatted)]
-        }
-        Ok(_) | Err(_) => Vec::new(),
     }
 }

@@ -155,3 +155,73 @@ async fn an_unhealthy_canary_halts_and_a_wrong_host_key_is_refused() {
     );
     assert!(commands_on(&fleet, 1).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_host_keys_are_refused_unless_accept_new_records_them() {
+    use sflow::api::{HostKeyPolicy, Inventory, Task, Workflow};
+    let fleet = match Fleet::builder()
+        .hosts(2)
+        .respond(|r| {
+            if r.command == "uptime" {
+                Reply::ok("up 3 days\n")
+            } else {
+                Reply::fail(127, "")
+            }
+        })
+        .start()
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => panic!("fleet: {e}"),
+    };
+    let mut inventory = Inventory::new();
+    for h in fleet.hosts() {
+        inventory.add_host(
+            Host::new(h.name.clone())
+                .address(h.addr.ip().to_string())
+                .port(h.addr.port())
+                .user("sflow"),
+        );
+    }
+    let mut workflow = Workflow::new("up");
+    workflow.add_task(Task::new("uptime").on("all").run("uptime"));
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let known_hosts = dir.path().join("known_hosts");
+    if let Err(e) = std::fs::write(&known_hosts, "") {
+        panic!("{e}");
+    }
+    let run = |policy: Option<HostKeyPolicy>| {
+        let mut engine = Engine::new(
+            inventory.clone(),
+            SshAuth::from_keyfile(fleet.client_key_path()),
+        )
+        .known_hosts(&known_hosts)
+        .ssh_config(None);
+        if let Some(p) = policy {
+            engine = engine.host_key_policy(p);
+        }
+        let workflow = workflow.clone();
+        async move {
+            match engine.execute(&workflow).await {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    // Strict by default: keys not in known_hosts refuse both hosts; nothing runs.
+    let refused = run(None).await;
+    assert_eq!(refused.failed_servers, ["host-000", "host-001"]);
+    assert!(fleet.commands().is_empty());
+    // Accept-new records the keys and runs.
+    let accepted = run(Some(HostKeyPolicy::AcceptNew)).await;
+    assert_eq!(accepted.status, RunStatus::Succeeded, "{accepted:#?}");
+    let recorded = std::fs::read_to_string(&known_hosts).unwrap_or_default();
+    assert_eq!(recorded.lines().count(), 2, "{recorded}");
+    // From then on the strict default trusts them.
+    let strict = run(None).await;
+    assert_eq!(strict.successful_servers, ["host-000", "host-001"]);
+    assert_eq!(fleet.commands().len(), 4);
+}

@@ -162,7 +162,39 @@ fn another_inventory_is_refused_saying_what_differs() {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("`web1` is not in the inventory"), "{err}");
+    assert!(err.contains("host `web1` removed"), "{err}");
+}
+
+#[test]
+fn a_host_added_to_a_group_the_plan_runs_on_is_reported() {
+    let plan = plan();
+    let mut inv = inventory(&plan);
+    let web3 = p::Host {
+        id: HostId(2),
+        name: "web3".into(),
+        address: "10.0.0.3".into(),
+        ..inv.hosts[0].clone()
+    };
+    inv.hosts.push(web3);
+    let group = |name: &str, ids: &[u32]| p::Group {
+        name: name.into(),
+        hosts: p::HostSet::from_ids(ids.iter().map(|i| HostId(*i))),
+        span: crate::span::Span::default(),
+    };
+    // A host outside every targeted group is not the plan's business.
+    assert_eq!(check_inventory(&plan, &inv), Ok(()));
+    inv.groups.insert("web".into(), group("web", &[0, 1, 2]));
+    match check_inventory(&plan, &inv) {
+        Err(SealError::InventoryDiffers { differences }) => assert_eq!(
+            differences,
+            vec![
+                "host `web3` added: it is in the inventory (group `web`, which the plan runs on), \
+                 not in the plan"
+                    .to_owned()
+            ]
+        ),
+        other => panic!("expected an added host, got {other:?}"),
+    }
 }
 
 #[test]

@@ -108,6 +108,7 @@ async fn run_with(
         sinks: vec![Box::new(recorder.clone()) as Box<dyn EventSink>],
         control,
         confirmed: None,
+        ..RunOptions::default()
     };
     let result = execute(spec, Arc::new(runner.clone()), options).await;
     Outcome {

@@ -2,7 +2,7 @@
 //! interrupted, halted, deferred or crashed run from the store, checks that the workflow and
 //! inventory still give its plan, and runs what is left with the same plan, journaled.
 
-use super::journal::{redactor, StateArgs, INVENTORY_PARAM};
+use super::journal::{redactor, SessionArgs, AUDIT_PARAM, INVENTORY_PARAM};
 use crate::engine::event::exit_code;
 use crate::engine::from_plan::RunChoices;
 use crate::engine::report::{summary_table, PlainReporter, ProgressReporter};
@@ -25,7 +25,7 @@ pub struct ResumeArgs {
     /// The run (id or unique prefix; default: the most recent unfinished run)
     pub run: Option<String>,
     #[command(flatten)]
-    pub state: StateArgs,
+    pub state: SessionArgs,
     /// Sleep until the next window occurrence instead of deferring work
     #[arg(long)]
     pub wait: bool,
@@ -79,7 +79,7 @@ fn current_plan(recorded: &Plan, detail: &store::RunDetail) -> Result<Plan, Exit
     let params: Vec<(String, String)> = detail
         .params
         .iter()
-        .filter(|(k, _)| k.as_str() != INVENTORY_PARAM)
+        .filter(|(k, _)| k.as_str() != INVENTORY_PARAM && k.as_str() != AUDIT_PARAM)
         .filter(|(k, _)| recorded.params.contains_key(k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -90,6 +90,15 @@ fn current_plan(recorded: &Plan, detail: &store::RunDetail) -> Result<Plan, Exit
         chrono::Utc::now(),
     )?;
     plan::lower(&program, Some(&recorded.workflow), &params).map_err(fail)
+}
+
+/// The audit log to continue: `--audit` or `$SFLOW_AUDIT`, else the one the run recorded,
+/// else the default beside the workflow.
+fn audit_log(args: &ResumeArgs, detail: &store::RunDetail) -> PathBuf {
+    args.state
+        .audit_override()
+        .or_else(|| detail.params.get(AUDIT_PARAM).map(PathBuf::from))
+        .unwrap_or_else(|| super::journal::audit_path(Path::new(&detail.summary.workflow_path)))
 }
 
 /// Runs `sflow resume`.
@@ -192,9 +201,7 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
     let spec = RunSpec::from_plan(&plan, choices);
     let cfg = crate::journal::SessionConfig {
         state: path,
-        audit: Some(super::journal::audit_path(Path::new(
-            &detail.summary.workflow_path,
-        ))),
+        audit: Some(audit_log(args, &detail)),
         redactor: redactor(&secret_values),
         operator: store::operator(),
     };
@@ -229,7 +236,8 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
             Box::new(PlainReporter::new(std::io::stderr()))
         };
         let sinks = vec![reporter, Box::new(session.sink) as Box<dyn EventSink>];
-        let result = super::run::execute_live(spec, session.runner, sinks, args.yes).await;
+        let result =
+            super::run::execute_live(spec, session.runner, sinks, args.yes, session.done).await;
         transport.close().await;
         super::journal::report_journal(&session.status);
         Ok::<_, ExitCode>(result)

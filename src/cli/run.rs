@@ -64,7 +64,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
     #[command(flatten)]
-    pub state: super::journal::StateArgs,
+    pub state: super::journal::SessionArgs,
 }
 
 /// Output formats of `sflow run`.
@@ -197,6 +197,7 @@ pub(crate) async fn execute_live(
     runner: Arc<dyn crate::engine::Runner>,
     sinks: Vec<Box<dyn EventSink>>,
     confirmed: bool,
+    done: std::collections::HashMap<(String, String), crate::engine::spec::TaskOutcome>,
 ) -> crate::engine::RunResult {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -211,6 +212,7 @@ pub(crate) async fn execute_live(
         sinks,
         control: Some(rx),
         confirmed: Some(confirmed),
+        done,
     };
     execute(spec, runner, options).await
 }
@@ -325,7 +327,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             RunFormat::Human => Box::new(PlainReporter::new(std::io::stderr())),
         };
         let sinks = vec![sink, Box::new(journal.sink) as Box<dyn EventSink>];
-        let result = execute_live(spec, journal.runner, sinks, args.yes).await;
+        let result = execute_live(spec, journal.runner, sinks, args.yes, journal.done).await;
         transport.close().await;
         super::journal::report_journal(&journal.status);
         Ok(result)

@@ -78,6 +78,10 @@ impl Dispatcher {
                     continue;
                 }
             }
+            if self.settle_done(h, t) {
+                i += 1;
+                continue;
+            }
             match self.readiness(h, t) {
                 Ready::Go => {}
                 Ready::Wait if per_host == 1 => break,

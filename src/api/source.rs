@@ -347,7 +347,9 @@ fn names(what: &str, list: &[String]) -> Result<String, ApiError> {
 
 /// A fragment in the language's syntax (target, condition, template call) that stays inside
 /// the construct it is written in: one line, no comment, no braces outside string literals,
-/// every string closed.
+/// every string closed. Strings are skipped by the grammar's own rules (plain and triple
+/// strings with backslash escapes, raw strings `r#"…"#` without), so the scan agrees with the
+/// parser on where each string ends.
 fn fragment<'a>(what: &str, s: &'a str) -> Result<&'a str, ApiError> {
     let refuse = |why| {
         Err(ApiError::Unrepresentable {
@@ -359,33 +361,55 @@ fn fragment<'a>(what: &str, s: &'a str) -> Result<&'a str, ApiError> {
     if s.trim().is_empty() {
         return refuse("it is empty");
     }
-    let mut in_string = false;
-    let mut escaped = false;
-    for c in s.chars() {
-        if c == '\n' || c == '\r' {
-            return refuse("it must fit on one line");
-        }
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-        } else {
-            match c {
-                '"' => in_string = true,
-                '{' | '}' | '#' => {
-                    return refuse("`{`, `}` and `#` are allowed only inside strings")
-                }
-                _ => {}
-            }
-        }
+    if s.contains(['\n', '\r']) {
+        return refuse("it must fit on one line");
     }
-    if in_string {
-        return refuse("a string in it is not closed");
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let end = match b[i] {
+            b'{' | b'}' | b'#' => {
+                return refuse("`{`, `}` and `#` are allowed only inside strings");
+            }
+            b'"' if b[i..].starts_with(br#"""""#) => string_end(b, i + 3, br#"""""#, true),
+            b'"' => string_end(b, i + 1, b"\"", true),
+            b'r' if i == 0 || !is_ident_byte(b[i - 1]) => {
+                let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
+                if b.get(i + 1 + hashes) == Some(&b'"') {
+                    let mut close = vec![b'"'];
+                    close.resize(hashes + 1, b'#');
+                    string_end(b, i + hashes + 2, &close, false)
+                } else {
+                    Some(i + 1)
+                }
+            }
+            _ => Some(i + 1),
+        };
+        match end {
+            Some(e) => i = e,
+            None => return refuse("a string in it is not closed"),
+        }
     }
     Ok(s)
+}
+
+fn is_ident_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
+}
+
+/// The index just after the `close` that ends a string whose text starts at `from`.
+fn string_end(b: &[u8], from: usize, close: &[u8], escapes: bool) -> Option<usize> {
+    let mut j = from;
+    while j < b.len() {
+        if escapes && b[j] == b'\\' {
+            j += 2;
+        } else if b[j..].starts_with(close) {
+            return Some(j + close.len());
+        } else {
+            j += 1;
+        }
+    }
+    None
 }
 
 /// A duration literal: `1h30m`, `2s`, `250ms`.

@@ -202,10 +202,27 @@ fn values_that_would_change_the_program_shape_are_refused() {
     assert!(e.contains("needs a target"), "{e}");
     let e = refused(Task::new("a").on("all"));
     assert!(e.contains("needs a command"), "{e}");
-    // Braces and quotes inside a string of a fragment are fine.
-    let mut wf = Workflow::new("w");
-    wf.add_task(Task::new("a").on(r#"all where dc == "{x}""#).run("true"));
-    assert!(engine().source(&wf).is_ok());
+    // A raw string ends at its first quote (a backslash does not escape it), so a brace
+    // after it is outside any string.
+    for evil in [
+        r#"all where os == r"\" } task x on all { run = "y""#,
+        r##"all where os == r#"x"# } task x on all { run = "y""##,
+        r#"all where os == """x""" } task x on all { run = "y""#,
+    ] {
+        let e = refused(Task::new("a").on(evil).run("true"));
+        assert!(e.contains("only inside strings"), "{evil}: {e}");
+    }
+    // Braces, quotes and hashes inside a string of a fragment are fine.
+    for ok in [
+        r#"all where dc == "{x}""#,
+        r#"all where dc == "a\"}#""#,
+        r##"all where dc == r#"a"}"#"##,
+        r#"all where dc == """a"}""""#,
+    ] {
+        let mut wf = Workflow::new("w");
+        wf.add_task(Task::new("a").on(ok).run("true"));
+        assert!(engine().source(&wf).is_ok(), "{ok}");
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 pub(crate) fn render(inv: &Inventory, wf: &Workflow) -> Result<String, ApiError> {
     let mut out = String::new();
     for module in &wf.imports {
-        let _ = writeln!(out, "import {}", string(module));
+        let _ = writeln!(out, "import {}", literal(module));
     }
     inventory(&mut out, inv)?;
     workflow(&mut out, wf)?;
@@ -28,7 +28,7 @@ fn inventory(out: &mut String, inv: &Inventory) -> Result<(), ApiError> {
     if inv.default_user.is_some() || inv.default_port.is_some() {
         out.push_str("defaults {\n");
         if let Some(u) = &inv.default_user {
-            let _ = writeln!(out, "user = {}", string(u));
+            let _ = writeln!(out, "user = {}", literal(u));
         }
         if let Some(p) = inv.default_port {
             let _ = writeln!(out, "port = {p}");
@@ -38,19 +38,19 @@ fn inventory(out: &mut String, inv: &Inventory) -> Result<(), ApiError> {
     for h in &inv.hosts {
         let _ = writeln!(out, "host {} {{", name("host name", &h.name)?);
         if let Some(a) = &h.address {
-            let _ = writeln!(out, "address = {}", string(a));
+            let _ = writeln!(out, "address = {}", literal(a));
         }
         if let Some(p) = h.port {
             let _ = writeln!(out, "port = {p}");
         }
         if let Some(u) = &h.user {
-            let _ = writeln!(out, "user = {}", string(u));
+            let _ = writeln!(out, "user = {}", literal(u));
         }
         if let Some(j) = &h.jump {
             let _ = writeln!(out, "jump = {}", name("jump host", j)?);
         }
         for (k, v) in &h.attributes {
-            let _ = writeln!(out, "{} = {}", name("attribute name", k)?, string(v));
+            let _ = writeln!(out, "{} = {}", name("attribute name", k)?, literal(v));
         }
         out.push_str("}\n");
     }
@@ -73,17 +73,17 @@ fn inventory(out: &mut String, inv: &Inventory) -> Result<(), ApiError> {
 fn workflow(out: &mut String, wf: &Workflow) -> Result<(), ApiError> {
     let _ = writeln!(out, "workflow {} {{", name("workflow name", &wf.name)?);
     if let Some(d) = &wf.description {
-        let _ = writeln!(out, "description = {}", string(d));
+        let _ = writeln!(out, "description = {}", literal(d));
     }
     if let Some(c) = &wf.change {
-        let _ = writeln!(out, "change = {}", string(c));
+        let _ = writeln!(out, "change = {}", literal(c));
     }
     for (target, spec) in &wf.windows {
         let _ = writeln!(
             out,
             "window {} = {}",
             fragment("window target", target)?,
-            string(spec)
+            literal(spec)
         );
     }
     if let Some(p) = &wf.window_policy {
@@ -309,6 +309,12 @@ pub(crate) fn string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A string literal holding exactly `s` with no interpolation (`$` escaped): for values
+/// that are data, not commands (addresses, attributes, window specs, tickets).
+pub(crate) fn literal(s: &str) -> String {
+    string(s).replace('$', "\\$")
 }
 
 /// A raw string literal holding exactly `s`, with as many `#` as it takes.

@@ -235,3 +235,24 @@ fn literals_round_trip() {
     assert_eq!(source::raw(r##"a"#b"##), r###"r##"a"#b"##"###);
     assert_eq!(source::string("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
 }
+
+#[test]
+fn data_strings_are_literal_and_commands_interpolate() {
+    let mut inv = Inventory::new();
+    inv.add_host(Host::new("web01").attr("note", "costs ${x} and $5"));
+    let mut wf = Workflow::new("w");
+    wf.set_description("uses ${nothing}")
+        .add_task(Task::new("a").on("web01").run("echo ${host.note} $HOME"));
+    let engine = Engine::new(inv, SshAuth::from_agent());
+    let plan = match engine.plan(&wf) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(plan.description.as_deref(), Some("uses ${nothing}"));
+    let spec = crate::engine::RunSpec::from_plan(&plan, RunChoices::default());
+    let lines = dry_run(&spec);
+    assert_eq!(
+        lines.iter().map(|l| l.command.as_str()).collect::<Vec<_>>(),
+        ["echo 'costs ${x} and $5' $HOME"]
+    );
+}

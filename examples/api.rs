@@ -4,7 +4,8 @@
 //! 2 s stagger. `tests/api.rs` runs [`os_patching`] against the in-process SSH fleet.
 //!
 //! Run it with `cargo run --example api -- --source` to print the `.sflow` text the workflow
-//! is checked as, or without arguments to patch the hosts below (the SSH agent
+//! is checked as, `-- --plan` to print the plan `sflow plan` would show, or without
+//! arguments to patch the hosts below (the SSH agent
 //! authenticates; `~/.ssh/known_hosts` must know them). Outside the Sunday windows every host
 //! is deferred.
 
@@ -130,6 +131,18 @@ async fn main() -> ExitCode {
         return match engine.source(&workflow) {
             Ok(text) => {
                 print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if std::env::args().any(|a| a == "--plan") {
+        return match engine.plan(&workflow) {
+            Ok(plan) => {
+                print!("{}", sflow::plan::render::text(&plan, None));
                 ExitCode::SUCCESS
             }
             Err(e) => {

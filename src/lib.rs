@@ -4,6 +4,7 @@
 //! source → [`ast`] (by [`syntax`]) → checked [`program`] (by [`check`]) → plan → events.
 //! See `ARCHITECTURE.md` for the data flow, the code map and the invariants.
 
+pub mod api;
 pub mod ast;
 pub mod audit;
 pub mod check;

@@ -234,3 +234,42 @@ fn a_sealed_plan_refuses_an_inventory_that_differs() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(marks(d), ["alpha", "beta"]);
 }
+
+#[test]
+fn a_resumed_run_asks_its_approval_again_and_notifies() {
+    let dir = scratch("test -f flag");
+    let d = dir.path();
+    let hooked = workflow("test -f flag").replace(
+        "  change = \"CHG-7\"\n",
+        "  change = \"CHG-7\"\n  approve { command = \"test -f approved\" }\n  \
+         notify { on = [\"done\"]  command = \"cat >> notified.jsonl\" }\n",
+    );
+    std::fs::write(d.join("wf.sflow"), hooked).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(d.join("approved"), "").unwrap_or_else(|e| panic!("{e}"));
+    let run = sflow(d, &["run", "wf.sflow", "--yes"]);
+    assert_eq!(run.code, 1, "the gate fails on both hosts: {}", run.stderr);
+    std::fs::write(d.join("flag"), "").unwrap_or_else(|e| panic!("{e}"));
+
+    // The approval was withdrawn: the resume connects to nothing and runs nothing.
+    std::fs::remove_file(d.join("approved")).unwrap_or_else(|e| panic!("{e}"));
+    let refused = sflow(d, &["resume", "--yes"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let audit = std::fs::read_to_string(d.join(".sflow/audit.jsonl")).unwrap_or_default();
+    assert_eq!(audit.matches("\"kind\":\"hook\"").count(), 2, "{audit}");
+    let runs = json(&sflow(d, &["runs", "--format", "json"]).stdout);
+    assert_eq!(runs[0]["status"], "failed", "still unfinished: {runs}");
+
+    std::fs::write(d.join("approved"), "").unwrap_or_else(|e| panic!("{e}"));
+    let notified_before = std::fs::read_to_string(d.join("notified.jsonl")).unwrap_or_default();
+    let resumed = sflow(d, &["resume", "--yes"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(marks(d), ["alpha", "beta"], "mark ran once per host");
+    let notified = std::fs::read_to_string(d.join("notified.jsonl")).unwrap_or_default();
+    let new_lines: Vec<serde_json::Value> = notified[notified_before.len()..]
+        .lines()
+        .map(json)
+        .collect();
+    assert_eq!(new_lines.len(), 1, "{notified}");
+    assert_eq!(new_lines[0]["kind"], "run_finished", "{notified}");
+    assert_eq!(sflow(d, &["audit", "verify"]).code, 0);
+}

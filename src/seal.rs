@@ -83,9 +83,11 @@ pub fn load(text: &str) -> Result<Plan, SealError> {
 /// Checks that every host of the plan is in `inventory` with the same connection settings and
 /// attributes, and that the inventory adds no host to a group the plan runs on.
 ///
-/// A plan records only the hosts it touches, not the groups it targeted: a host of `inventory`
-/// missing from the plan counts as added when it shares a group with plan hosts and every other
-/// member of that group is in the plan (the group was targeted as a whole).
+/// A plan records the digest of its whole inventory ([`crate::plan::InventoryDigest`]): any
+/// other inventory is refused, naming hosts added, removed or changed where it can. A plan
+/// written before digests existed records only the hosts it touches: there a host of
+/// `inventory` missing from the plan counts as added when it shares a group with plan hosts and
+/// every other member of that group is in the plan (the group was targeted as a whole).
 pub fn check_inventory(plan: &Plan, inventory: &Inventory) -> Result<(), SealError> {
     let by_name: BTreeMap<&str, &crate::program::Host> = inventory
         .hosts
@@ -129,7 +131,38 @@ pub fn check_inventory(plan: &Plan, inventory: &Inventory) -> Result<(), SealErr
             }
         }
     }
-    differences.extend(added_hosts(plan, inventory));
+    if plan.inventory.is_empty() {
+        // A plan from before inventory digests: judge added hosts by the groups it runs on.
+        differences.extend(added_hosts(plan, inventory));
+    } else {
+        let given = crate::plan::InventoryDigest::of(inventory);
+        if given.sha256 != plan.inventory.sha256 {
+            let sealed: std::collections::BTreeSet<&str> =
+                plan.inventory.hosts.iter().map(String::as_str).collect();
+            let now: std::collections::BTreeSet<&str> =
+                given.hosts.iter().map(String::as_str).collect();
+            let planned: std::collections::BTreeSet<&str> =
+                plan.hosts.iter().map(|h| h.name.as_str()).collect();
+            for added in now.difference(&sealed) {
+                differences.push(format!(
+                    "host `{added}` added: it is in the inventory, not in the plan's"
+                ));
+            }
+            for removed in sealed.difference(&now).filter(|h| !planned.contains(*h)) {
+                differences.push(format!(
+                    "host `{removed}` removed: it is in the plan's inventory, not in this one"
+                ));
+            }
+            if differences.is_empty() {
+                differences.push(
+                    "the inventory differs from the plan's in hosts the plan does not run on or \
+                     in its groups (a changed attribute or group can change what a target \
+                     selects): plan again against this inventory"
+                        .to_owned(),
+                );
+            }
+        }
+    }
     if differences.is_empty() {
         Ok(())
     } else {

@@ -96,6 +96,7 @@ fn plan() -> Plan {
             bake: Duration::ZERO,
         },
         verifies: Vec::new(),
+        inventory: crate::plan::InventoryDigest::default(),
     };
     plan.hash = plan.compute_hash();
     plan
@@ -220,4 +221,41 @@ fn a_changed_plan_names_its_changes() {
         check_unchanged(&before, &after),
         Err(SealError::PlanChanged { .. })
     ));
+}
+
+#[test]
+fn a_plan_with_an_inventory_digest_refuses_any_other_inventory() {
+    let mut plan = plan();
+    let inv = inventory(&plan);
+    plan.inventory = crate::plan::InventoryDigest::of(&inv);
+    assert_eq!(check_inventory(&plan, &inv), Ok(()));
+
+    // A host added outside every group the plan runs on is still another inventory.
+    let mut added = inv.clone();
+    added.hosts.push(p::Host {
+        id: HostId(2),
+        name: "db9".into(),
+        ..inv.hosts[0].clone()
+    });
+    let said = check_inventory(&plan, &added)
+        .err()
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_default();
+    assert!(said.contains("host `db9` added"), "{said}");
+
+    // A new group changes what targets could select, though no host changed.
+    let mut grouped = inv.clone();
+    grouped.groups.insert(
+        "extra".into(),
+        p::Group {
+            name: "extra".into(),
+            hosts: p::HostSet::from_ids([HostId(0)]),
+            span: crate::span::Span::default(),
+        },
+    );
+    let said = check_inventory(&plan, &grouped)
+        .err()
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_default();
+    assert!(said.contains("in its groups"), "{said}");
 }

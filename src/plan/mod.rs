@@ -92,6 +92,58 @@ pub struct Plan {
     /// Verification blocks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verifies: Vec<Verify>,
+    /// The whole inventory the plan was made against (names and a digest), so that a sealed
+    /// plan refuses any other inventory, not only changes to the hosts it runs on. Empty in
+    /// plans written before it existed.
+    #[serde(default, skip_serializing_if = "InventoryDigest::is_empty")]
+    pub inventory: InventoryDigest,
+}
+
+/// Every host name of an inventory and the SHA-256 of all of it (hosts with their address,
+/// port, user, jump, transport and attributes; groups with their members).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryDigest {
+    /// Host names in inventory order.
+    pub hosts: Vec<String>,
+    /// Hex SHA-256 of the canonical JSON of the inventory.
+    pub sha256: String,
+}
+
+impl InventoryDigest {
+    /// The digest of `inventory`.
+    pub fn of(inventory: &crate::program::Inventory) -> Self {
+        let hosts: Vec<serde_json::Value> = inventory
+            .hosts
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "name": h.name,
+                    "address": h.address,
+                    "port": h.port,
+                    "user": h.user,
+                    "jump": h.jump.map(|j| inventory.host(j).name.as_str()),
+                    "local": matches!(h.transport, crate::program::Transport::Local),
+                    "attrs": h.attrs,
+                })
+            })
+            .collect();
+        let groups: BTreeMap<&str, Vec<&str>> = inventory
+            .groups
+            .values()
+            .map(|g| (g.name.as_str(), inventory.names(&g.hosts)))
+            .collect();
+        let canonical = serde_json::json!({ "hosts": hosts, "groups": groups });
+        let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
+        Self {
+            hosts: inventory.hosts.iter().map(|h| h.name.clone()).collect(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        }
+    }
+
+    /// Whether the plan carries no digest (written before digests existed).
+    pub fn is_empty(&self) -> bool {
+        self.sha256.is_empty()
+    }
 }
 
 /// How sflow reaches a host.

@@ -8,7 +8,7 @@ use sflow::transport::error::Phase;
 use sflow::transport::known_hosts::HostKeyPolicy;
 use sflow::transport::ssh::{KeepalivePolicy, RetryPolicy, SshOptions, SshTransport, Timeouts};
 use sflow::transport::{
-    ErrorKind, ExitStatus, RemoteCommand, Secret, Sudo, Transport, TransportError,
+    ErrorKind, ExitStatus, RemoteCommand, Secret, StopOutcome, Sudo, Transport, TransportError,
 };
 
 /// Every test must finish well inside this.
@@ -342,38 +342,111 @@ async fn hang_after_auth_times_out_the_channel_and_keepalives_declare_it_dead() 
     }
 }
 
+async fn timeout_on(fleet: &Fleet, ssh: &SshTransport) -> TransportError {
+    let start = Instant::now();
+    let err = bounded(ssh.run(
+        &fleet.host_spec(0),
+        &RemoteCommand::new("sleep 30").timeout(Duration::from_millis(300)),
+    ))
+    .await
+    .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(3), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    err
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn command_timeout_stops_and_reports() {
+async fn command_timeout_stops_the_process_group_and_reports() {
     let fleet = Fleet::builder()
         .script(echo_script())
         .start()
         .await
         .unwrap();
     let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
-    let h = fleet.host_spec(0);
-    let start = Instant::now();
-    let err = bounded(ssh.run(
-        &h,
-        &RemoteCommand::new("sleep 30").timeout(Duration::from_millis(300)),
-    ))
-    .await
-    .unwrap_err();
+    let err = timeout_on(&fleet, &ssh).await;
     assert!(
         matches!(
             err,
             TransportError::Timeout {
                 phase: Phase::Command,
+                stopped: Some(StopOutcome::Terminated),
                 ..
             }
         ),
         "{err}"
     );
-    assert!(start.elapsed() < Duration::from_secs(3));
-    // The connection stays usable.
-    let out = bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
+    assert!(
+        err.to_string().contains("process group terminated"),
+        "{err}"
+    );
+    // The kill went to the process group the command reported, and the command is gone.
+    assert_eq!(fleet.stop_requests(0), vec![4000]);
+    assert_eq!(fleet.running(0), 0);
+    assert_eq!(fleet.commands_on(0)[0].command, "sleep 30");
+    // The connection stays usable, and the marker never shows in stderr.
+    let out = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("fail")))
         .await
         .unwrap();
-    assert_eq!(out.stdout.text(), "up 3 days\n");
+    assert_eq!(out.stderr.text(), "boom\n");
+    assert_eq!(fleet.connections(0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_outliving_sigterm_is_reported_killed() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .fault(0, Fault::IgnoreTerm)
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let err = timeout_on(&fleet, &ssh).await;
+    assert!(
+        matches!(
+            err,
+            TransportError::Timeout {
+                stopped: Some(StopOutcome::Killed),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("SIGKILL"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timeout_when_no_channel_can_open_says_the_kill_failed() {
+    let fleet = std::sync::Arc::new(
+        Fleet::builder()
+            .script(echo_script())
+            .start()
+            .await
+            .unwrap(),
+    );
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let f = fleet.clone();
+    let refuse_once_running = tokio::spawn(async move {
+        while f.running(0) == 0 {
+            tokio::task::yield_now().await;
+        }
+        f.set_fault(0, Fault::RejectChannels);
+    });
+    let err = timeout_on(&fleet, &ssh).await;
+    refuse_once_running.await.unwrap();
+    match &err {
+        TransportError::Timeout {
+            stopped: Some(StopOutcome::Failed(why)),
+            ..
+        } => assert!(why.contains("kill channel open"), "{why}"),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("may still run"), "{err}");
+    assert!(fleet.stop_requests(0).is_empty());
+    // A refused channel open on a healthy connection is a protocol error, not a lost host.
+    let refused = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Protocol, "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

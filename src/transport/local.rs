@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::error::Phase;
 use super::{
-    Captured, CommandOutput, ExitStatus, HostSpec, RemoteCommand, Timings, Transport,
+    Captured, CommandOutput, ExitStatus, HostSpec, RemoteCommand, StopOutcome, Timings, Transport,
     TransportError,
 };
 
@@ -87,13 +87,15 @@ impl Transport for LocalTransport {
             Some(limit) => match tokio::time::timeout(limit, work).await {
                 Ok(r) => r,
                 Err(_) => {
-                    if let Some(pid) = pid {
-                        stop_group(pid).await;
-                    }
+                    let stopped = match pid {
+                        Some(pid) => stop_group(pid, &mut child).await,
+                        None => StopOutcome::AlreadyExited,
+                    };
                     return Err(TransportError::Timeout {
                         host: host.name.clone(),
                         phase: Phase::Command,
                         after: limit,
+                        stopped: Some(stopped),
                     });
                 }
             },
@@ -143,22 +145,27 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>, cap: usize) -
 }
 
 /// SIGTERM to the process group, then SIGKILL after [`KILL_GRACE`] if it is still there.
-async fn stop_group(pid: u32) {
+async fn stop_group(pid: u32, leader: &mut tokio::process::Child) -> StopOutcome {
     let Ok(pgid) = libc::pid_t::try_from(pid) else {
-        return;
+        return StopOutcome::Failed(format!("pid {pid} out of range"));
     };
     // SAFETY: kill(2) with a negative pid signals the group we created; no memory involved.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    if unsafe { libc::kill(-pgid, libc::SIGTERM) } != 0 {
+        return StopOutcome::AlreadyExited;
+    }
     let deadline = Instant::now() + KILL_GRACE;
     while Instant::now() < deadline {
+        // Reaping our own child (the group leader) keeps its zombie from holding the group.
+        let _ = leader.try_wait();
         // SAFETY: signal 0 only checks that the group still exists.
         if unsafe { libc::kill(-pgid, 0) } != 0 {
-            return;
+            return StopOutcome::Terminated;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // SAFETY: as above.
     unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    StopOutcome::Killed
 }
 
 /// The name of a signal number, without `SIG` (as SSH reports it).
@@ -234,13 +241,21 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(matches!(
-            err,
-            TransportError::Timeout {
-                phase: Phase::Command,
-                ..
-            }
-        ));
+        assert!(
+            matches!(
+                err,
+                TransportError::Timeout {
+                    phase: Phase::Command,
+                    stopped: Some(StopOutcome::Terminated),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("process group terminated"),
+            "{err}"
+        );
         assert!(start.elapsed() < Duration::from_secs(3));
         tokio::time::sleep(Duration::from_millis(1200)).await;
         assert!(

@@ -2,12 +2,14 @@
 //! in the command line instead), exec, stdin then EOF while stdout/stderr are read with caps,
 //! then the exit status or signal. Input a [`Conn`] and a command; output exit and output.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_ssh2_lite::AsyncChannel;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::connect::Conn;
+use super::stop::{self, MarkerFilter};
 use super::stream::{SshSocket, FALLBACK_MAX};
 use super::Timeouts;
 use crate::transport::error::Phase;
@@ -32,6 +34,7 @@ async fn step<T>(
             host: host.to_string(),
             phase: Phase::ChannelOpen,
             after: limit,
+            stopped: None,
         }),
         Ok(Err(e)) => Err(failure(conn, host, name, &e.to_string())),
         Ok(Ok(v)) => Ok(v),
@@ -113,6 +116,7 @@ pub(crate) async fn run(
                     host: host.to_string(),
                     phase: Phase::ChannelOpen,
                     after: to.channel,
+                    stopped: None,
                 })
             }
         }
@@ -120,7 +124,7 @@ pub(crate) async fn run(
     if !refused.is_empty() {
         line = format!("{} {line}", refused.join(" "));
     }
-    step(conn, host, "exec", to.channel, ch.exec(&line)).await?;
+    step(conn, host, "exec", to.channel, ch.exec(&stop::wrap(&line))).await?;
 
     let mut input = Vec::new();
     if let Some(p) = &first_stdin {
@@ -129,21 +133,31 @@ pub(crate) async fn run(
     if let Some(s) = &command.stdin {
         input.extend_from_slice(s.expose());
     }
-    let body = io(conn, host, &mut ch, &input, command.output_cap, to.channel);
+    let pgid = AtomicU32::new(0);
+    let body = io(
+        conn,
+        host,
+        &mut ch,
+        &input,
+        command.output_cap,
+        to.channel,
+        &pgid,
+    );
     let (exit, mut stdout, mut stderr) = match command.timeout {
         None => body.await?,
         Some(limit) => match tokio::time::timeout(limit, body).await {
             Ok(r) => r?,
             Err(_) => {
-                // The ssh2 bindings expose no `signal` request, so the remote process cannot
-                // be signalled from here: the channel is closed (sshd then closes the
-                // command's pipes) without waiting for the server's close, which sshd only
-                // sends once the command has exited.
+                // The ssh2 bindings expose no `signal` request: the process group the command
+                // reported is signalled from a second channel, then this one is closed
+                // without waiting for the server's close.
+                let stopped = stop::stop(conn, pgid.load(Ordering::SeqCst), to).await;
                 let _ = tokio::time::timeout(CLOSE_ON_TIMEOUT, ch.close()).await;
                 return Err(TransportError::Timeout {
                     host: host.to_string(),
                     phase: Phase::Command,
                     after: limit,
+                    stopped: Some(stopped),
                 });
             }
         },
@@ -163,6 +177,7 @@ async fn io(
     input: &[u8],
     cap: usize,
     close_limit: Duration,
+    pgid: &AtomicU32,
 ) -> Result<(ExitStatus, Captured, Captured), TransportError> {
     let mut out_r = ch.stream(0);
     let mut err_r = ch.stderr();
@@ -178,6 +193,7 @@ async fn io(
     };
     let read = async {
         let (mut out, mut err) = (Captured::default(), Captured::default());
+        let mut marker = MarkerFilter::default();
         let (mut ob, mut eb) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
         let (mut out_done, mut err_done) = (false, false);
         let mut fallback = Duration::from_millis(1);
@@ -189,8 +205,11 @@ async fn io(
                     Err(e) => return Err(read_failed(conn, host, &e)),
                 },
                 r = err_r.read(&mut eb), if !err_done => match r {
-                    Ok(0) => err_done = true,
-                    Ok(n) => { err.push(&eb[..n], cap); fallback = Duration::from_millis(1); }
+                    Ok(0) => { marker.finish(&mut err, cap); err_done = true; }
+                    Ok(n) => {
+                        marker.feed(&eb[..n], &mut err, cap, pgid);
+                        fallback = Duration::from_millis(1);
+                    }
                     Err(e) => return Err(read_failed(conn, host, &e)),
                 },
                 // Another task on this session may have buffered our data without a socket

@@ -7,6 +7,7 @@ mod auth;
 mod connect;
 mod exec;
 pub mod keys;
+pub mod stop;
 pub mod stream;
 
 use std::collections::HashMap;

@@ -241,22 +241,18 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                TransportError::Timeout {
-                    phase: Phase::Command,
-                    stopped: Some(StopOutcome::Terminated),
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(
-            err.to_string().contains("process group terminated"),
-            "{err}"
-        );
-        assert!(start.elapsed() < Duration::from_secs(3));
+        // Terminated, or Killed where an init that does not reap keeps the orphan's zombie
+        // in the group past the grace.
+        match &err {
+            TransportError::Timeout {
+                phase: Phase::Command,
+                stopped: Some(stopped),
+                ..
+            } => assert!(stopped.stopped(), "{err}"),
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().contains("process group"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(4));
         tokio::time::sleep(Duration::from_millis(1200)).await;
         assert!(
             !marker.exists(),

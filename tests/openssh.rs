@@ -339,6 +339,49 @@ async fn encrypted_key_and_jump_host_through_the_same_sshd() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_encrypted_pem_key_authenticates_from_memory() {
+    let Some(sshd) = start_sshd() else { return };
+    let pem = sshd.dir.path().join("client_pem");
+    let ok = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-m",
+            "PEM",
+            "-t",
+            "rsa",
+            "-b",
+            "2048",
+            "-N",
+            "legacy-pw",
+            "-C",
+            "",
+        ])
+        .arg("-f")
+        .arg(&pem)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let public = std::fs::read_to_string(pem.with_extension("pub")).unwrap();
+    let auth = sshd.dir.path().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&auth).unwrap();
+    keys.push_str(&public);
+    std::fs::write(&auth, keys).unwrap();
+    let mut o = sshd.options();
+    o.identity_files = vec![pem];
+    o.passphrase_prompt = Some(Arc::new(|_: &Path| Some(Secret::from("legacy-pw"))));
+    let ssh = SshTransport::new(o).unwrap();
+    for ip in ["127.0.0.1", "127.0.0.2"] {
+        let out = ssh
+            .run(&sshd.host(ip), &RemoteCommand::new("echo pem"))
+            .await
+            .unwrap();
+        assert_eq!(out.stdout.text(), "pem\n");
+    }
+    ssh.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_authentication() {
     let Some(sshd) = start_sshd() else { return };
     let sock = sshd.dir.path().join("agent.sock");

@@ -7,6 +7,7 @@ mod auth;
 mod connect;
 mod exec;
 pub mod keys;
+mod pem;
 pub mod stop;
 pub mod stream;
 

@@ -616,3 +616,55 @@ async fn idle_connection_dropped_by_the_server_is_replaced_transparently() {
         "the command ran exactly once more"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_exec_is_a_protocol_error_and_refused_env_is_exported() {
+    let fleet = Fleet::builder()
+        .hosts(2)
+        .respond(|r| Reply::ok(r.command.clone()))
+        .fault(0, Fault::RejectExec)
+        .fault(1, Fault::RejectEnv)
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("true")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("exec"), "{err}");
+    let out = bounded(ssh.run(
+        &fleet.host_spec(1),
+        &RemoteCommand::new("env").env("SFLOW_A", "it's"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(out.stdout.text(), r"export SFLOW_A='it'\''s'; env");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credentials_and_missing_identity_file_are_reported() {
+    let fleet = Fleet::builder().start().await.unwrap();
+    let mut none = fast(fleet.ssh_options());
+    none.identity_files.clear();
+    let err = bounded(
+        SshTransport::new(none)
+            .unwrap()
+            .run(&fleet.host_spec(0), &RemoteCommand::new("x")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AuthRejected, "{err}");
+    assert!(err.to_string().contains("no identity file"), "{err}");
+    let mut missing = fast(fleet.ssh_options());
+    missing.identity_files = vec![fleet.known_hosts_path().with_file_name("absent_key")];
+    let err = bounded(
+        SshTransport::new(missing)
+            .unwrap()
+            .run(&fleet.host_spec(0), &RemoteCommand::new("x")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("absent_key"), "{err}");
+}

@@ -200,6 +200,10 @@ pub enum Fault {
     ExitSignal(String),
     /// Refuse every new session channel (the connection itself stays up).
     RejectChannels,
+    /// Refuse `exec` requests (as a server with a forced command or a broken shell might).
+    RejectExec,
+    /// Refuse `env` requests (as OpenSSH does for names outside `AcceptEnv`).
+    RejectEnv,
     /// Commands outlive SIGTERM: a kill request on a running command answers that SIGKILL
     /// was needed.
     IgnoreTerm,

@@ -272,6 +272,9 @@ impl russh::server::Handler for Handler {
         _data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.host.fault() == Fault::RejectExec {
+            return session.channel_failure(channel);
+        }
         session.channel_success(channel)
     }
 
@@ -282,6 +285,9 @@ impl russh::server::Handler for Handler {
         _value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.host.fault() == Fault::RejectEnv {
+            return session.channel_failure(channel);
+        }
         session.channel_success(channel)
     }
 }

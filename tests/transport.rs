@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use sflow::testing::{Exit, Fault, Fleet, Reply, Script};
+use sflow::testing::{Exit, Fault, Fleet, FleetBuilder, Reply, Script};
 use sflow::transport::error::Phase;
 use sflow::transport::known_hosts::HostKeyPolicy;
 use sflow::transport::ssh::{KeepalivePolicy, RetryPolicy, SshOptions, SshTransport, Timeouts};
@@ -29,6 +29,13 @@ fn fast(mut o: SshOptions) -> SshOptions {
     o
 }
 
+/// Starts the fleet and an SSH transport that trusts it, with short timeouts.
+async fn start(builder: FleetBuilder) -> (Fleet, SshTransport) {
+    let fleet = builder.start().await.unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    (fleet, ssh)
+}
+
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     let start = Instant::now();
     let r = tokio::time::timeout(BOUND, f)
@@ -48,13 +55,7 @@ fn echo_script() -> Script {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_exit_codes_stderr_signal_and_pool_reuse() {
-    let fleet = Fleet::builder()
-        .hosts(3)
-        .script(echo_script())
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().hosts(3).script(echo_script())).await;
     let h = fleet.host_spec(1);
     let out = bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
         .await
@@ -85,12 +86,7 @@ async fn exec_exit_codes_stderr_signal_and_pool_reuse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdin_env_and_sudo_password_reach_the_host_not_the_command_line() {
-    let fleet = Fleet::builder()
-        .respond(|r| Reply::ok(r.stdin.clone()))
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().respond(|r| Reply::ok(r.stdin.clone()))).await;
     let cmd = RemoteCommand::new("cat")
         .stdin("payload")
         .env("COLOR", "blue")
@@ -110,13 +106,12 @@ async fn stdin_env_and_sudo_password_reach_the_host_not_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_hosts_in_parallel_one_connection_each() {
-    let fleet = Fleet::builder()
-        .hosts(20)
-        .respond(|r| Reply::ok(format!("{}:{}\n", r.host, r.command)))
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(20)
+            .respond(|r| Reply::ok(format!("{}:{}\n", r.host, r.command))),
+    )
+    .await;
     let runs = fleet.host_specs().into_iter().map(|h| {
         let ssh = ssh.clone();
         async move {
@@ -151,13 +146,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_host_is_unreachable_after_retries_with_last_cause() {
-    let fleet = Fleet::builder()
-        .hosts(2)
-        .fault(0, Fault::Refuse)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().hosts(2).fault(0, Fault::Refuse)).await;
     let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("x")))
         .await
         .unwrap_err();
@@ -190,12 +179,7 @@ async fn flaky_connects_are_retried_with_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_rejected_names_user_and_key() {
-    let fleet = Fleet::builder()
-        .fault(0, Fault::RejectAuth)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().fault(0, Fault::RejectAuth)).await;
     let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("x")))
         .await
         .unwrap_err();
@@ -275,14 +259,13 @@ async fn unknown_host_key_strict_refuses_accept_new_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hangs_before_and_during_auth_hit_their_timeouts() {
-    let fleet = Fleet::builder()
-        .hosts(2)
-        .fault(0, Fault::HangOnConnect)
-        .fault(1, Fault::HangBeforeAuth)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(2)
+            .fault(0, Fault::HangOnConnect)
+            .fault(1, Fault::HangBeforeAuth),
+    )
+    .await;
     let (h0, h1, cmd) = (
         fleet.host_spec(0),
         fleet.host_spec(1),
@@ -357,12 +340,7 @@ async fn timeout_on(fleet: &Fleet, ssh: &SshTransport) -> TransportError {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_timeout_stops_the_process_group_and_reports() {
-    let fleet = Fleet::builder()
-        .script(echo_script())
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().script(echo_script())).await;
     let err = timeout_on(&fleet, &ssh).await;
     assert!(
         matches!(
@@ -393,13 +371,12 @@ async fn command_timeout_stops_the_process_group_and_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_outliving_sigterm_is_reported_killed() {
-    let fleet = Fleet::builder()
-        .script(echo_script())
-        .fault(0, Fault::IgnoreTerm)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .script(echo_script())
+            .fault(0, Fault::IgnoreTerm),
+    )
+    .await;
     let err = timeout_on(&fleet, &ssh).await;
     assert!(
         matches!(
@@ -451,13 +428,12 @@ async fn command_timeout_when_no_channel_can_open_says_the_kill_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_mid_command_is_connection_lost_and_next_command_reconnects() {
-    let fleet = Fleet::builder()
-        .respond(|_| Reply::ok(vec![b'a'; 1000]))
-        .fault(0, Fault::DropMidCommand)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .respond(|_| Reply::ok(vec![b'a'; 1000]))
+            .fault(0, Fault::DropMidCommand),
+    )
+    .await;
     let h = fleet.host_spec(0);
     let err = bounded(ssh.run(&h, &RemoteCommand::new("x")))
         .await
@@ -507,13 +483,12 @@ async fn trickled_output_is_complete_and_huge_output_is_capped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_by_signal_fault() {
-    let fleet = Fleet::builder()
-        .script(echo_script())
-        .fault(0, Fault::ExitSignal("TERM".into()))
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .script(echo_script())
+            .fault(0, Fault::ExitSignal("TERM".into())),
+    )
+    .await;
     let out = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
         .await
         .unwrap();
@@ -524,13 +499,12 @@ async fn exit_by_signal_fault() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jump_hosts_share_one_bastion_connection() {
-    let fleet = Fleet::builder()
-        .hosts(4)
-        .respond(|r| Reply::ok(format!("{}\n", r.host)))
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(4)
+            .respond(|r| Reply::ok(format!("{}\n", r.host))),
+    )
+    .await;
     let bastion = fleet.host_spec(0);
     for i in 1..4 {
         let h = fleet.host_spec(i).jump(bastion.clone());
@@ -593,12 +567,7 @@ async fn transports_dispatch_on_host_kind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connection_dropped_by_the_server_is_replaced_transparently() {
-    let fleet = Fleet::builder()
-        .script(echo_script())
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().script(echo_script())).await;
     let h = fleet.host_spec(0);
     bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
         .await
@@ -619,15 +588,14 @@ async fn idle_connection_dropped_by_the_server_is_replaced_transparently() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_exec_is_a_protocol_error_and_refused_env_is_exported() {
-    let fleet = Fleet::builder()
-        .hosts(2)
-        .respond(|r| Reply::ok(r.command.clone()))
-        .fault(0, Fault::RejectExec)
-        .fault(1, Fault::RejectEnv)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(2)
+            .respond(|r| Reply::ok(r.command.clone()))
+            .fault(0, Fault::RejectExec)
+            .fault(1, Fault::RejectEnv),
+    )
+    .await;
     let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("true")))
         .await
         .unwrap_err();
@@ -667,4 +635,24 @@ async fn no_credentials_and_missing_identity_file_are_reported() {
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     assert!(err.to_string().contains("absent_key"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_running_command_stops_its_process_group() {
+    let (fleet, ssh) = start(Fleet::builder().script(echo_script())).await;
+    let h = fleet.host_spec(0);
+    // The engine's own timeout drops the future instead of setting one on the command.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(300),
+        ssh.run(&h, &RemoteCommand::new("sleep 30")),
+    )
+    .await;
+    assert!(abandoned.is_err());
+    bounded(async {
+        while fleet.running(0) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(fleet.stop_requests(0), vec![4000]);
 }

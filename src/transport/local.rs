@@ -56,6 +56,9 @@ impl Transport for LocalTransport {
             cause: e.to_string(),
         })?;
         let pid = child.id();
+        // Dropped mid-run (the engine's own timeout, an abort): the whole group goes, not only
+        // the `sh` that `kill_on_drop` reaches.
+        let mut guard = GroupGuard { pid, armed: true };
         let mut stdin = child.stdin.take();
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
@@ -87,6 +90,7 @@ impl Transport for LocalTransport {
             Some(limit) => match tokio::time::timeout(limit, work).await {
                 Ok(r) => r,
                 Err(_) => {
+                    guard.armed = false;
                     let stopped = match pid {
                         Some(pid) => stop_group(pid, &mut child).await,
                         None => StopOutcome::AlreadyExited,
@@ -101,6 +105,7 @@ impl Transport for LocalTransport {
             },
             None => work.await,
         };
+        guard.armed = false;
         let status = status.map_err(|e| TransportError::Spawn {
             host: host.name.clone(),
             cause: e.to_string(),
@@ -142,6 +147,24 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>, cap: usize) -
         c.push(&buf[..n], cap);
     }
     c
+}
+
+/// Kills the command's process group when dropped armed.
+struct GroupGuard {
+    pid: Option<u32>,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let Some(pgid) = self.pid.and_then(|p| libc::pid_t::try_from(p).ok()) else {
+            return;
+        };
+        if self.armed {
+            // SAFETY: kill(2) on the group we created; no memory involved.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
 }
 
 /// SIGTERM to the process group, then SIGKILL after [`KILL_GRACE`] if it is still there.
@@ -258,6 +281,29 @@ mod tests {
             !marker.exists(),
             "the background child outlived the timeout"
         );
+    }
+
+    #[tokio::test]
+    async fn dropping_a_running_command_kills_its_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("bg");
+        let cmd = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let (h, cmd) = (host(), RemoteCommand::new(cmd));
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(300), LocalTransport.run(&h, &cmd)).await;
+        assert!(abandoned.is_err());
+        let bg: libc::pid_t = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // SAFETY: signal 0 only probes; the background `sleep` is gone (or a zombie, which
+        // /proc shows as state Z).
+        let alive = unsafe { libc::kill(bg, 0) } == 0
+            && std::fs::read_to_string(format!("/proc/{bg}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false);
+        assert!(!alive, "the background child outlived the dropped command");
     }
 
     #[tokio::test]

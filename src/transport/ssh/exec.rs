@@ -3,6 +3,7 @@
 //! then the exit status or signal. Input a [`Conn`] and a command; output exit and output.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_ssh2_lite::AsyncChannel;
@@ -98,7 +99,7 @@ pub(crate) async fn open(
 }
 
 pub(crate) async fn run(
-    conn: &Conn,
+    conn: &Arc<Conn>,
     mut ch: Channel,
     host: &str,
     command: &RemoteCommand,
@@ -133,7 +134,15 @@ pub(crate) async fn run(
     if let Some(s) = &command.stdin {
         input.extend_from_slice(s.expose());
     }
-    let pgid = AtomicU32::new(0);
+    // Dropped before the command ended (the engine's own timeout, an abort): the remote
+    // process group is stopped in the background.
+    let mut guard = StopOnDrop {
+        conn: conn.clone(),
+        pgid: Arc::new(AtomicU32::new(0)),
+        to: *to,
+        armed: true,
+    };
+    let pgid = guard.pgid.clone();
     let body = io(
         conn,
         host,
@@ -144,10 +153,18 @@ pub(crate) async fn run(
         &pgid,
     );
     let (exit, mut stdout, mut stderr) = match command.timeout {
-        None => body.await?,
+        None => {
+            let r = body.await;
+            guard.armed = false;
+            r?
+        }
         Some(limit) => match tokio::time::timeout(limit, body).await {
-            Ok(r) => r?,
+            Ok(r) => {
+                guard.armed = false;
+                r?
+            }
             Err(_) => {
+                guard.armed = false;
                 // The ssh2 bindings expose no `signal` request: the process group the command
                 // reported is signalled from a second channel, then this one is closed
                 // without waiting for the server's close.
@@ -168,6 +185,31 @@ pub(crate) async fn run(
         stderr.scrub(p.expose());
     }
     Ok((exit, stdout, stderr))
+}
+
+/// Stops the command's process group if the command future is dropped mid-run.
+struct StopOnDrop {
+    conn: Arc<Conn>,
+    pgid: Arc<AtomicU32>,
+    to: Timeouts,
+    armed: bool,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let pgid = self.pgid.load(Ordering::SeqCst);
+        if !self.armed || pgid == 0 {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (conn, to) = (self.conn.clone(), self.to);
+        rt.spawn(async move {
+            let outcome = stop::stop(&conn, pgid, &to).await;
+            tracing::debug!(pgid, ?outcome, "stopped an abandoned remote command");
+        });
+    }
 }
 
 async fn io(

@@ -297,12 +297,19 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        // SAFETY: signal 0 only probes; the background `sleep` is gone (or a zombie, which
-        // /proc shows as state Z).
-        let alive = unsafe { libc::kill(bg, 0) } == 0
-            && std::fs::read_to_string(format!("/proc/{bg}/stat"))
-                .map(|s| !s.contains(") Z "))
-                .unwrap_or(false);
+        // SIGKILL takes effect when the process is next scheduled: wait for it, bounded.
+        let alive = || {
+            // SAFETY: signal 0 only probes; a zombie (state Z in /proc) counts as gone.
+            (unsafe { libc::kill(bg, 0) }) == 0
+                && std::fs::read_to_string(format!("/proc/{bg}/stat"))
+                    .map(|s| !s.contains(") Z "))
+                    .unwrap_or(false)
+        };
+        let start = Instant::now();
+        while alive() && start.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let alive = alive();
         assert!(!alive, "the background child outlived the dropped command");
     }
 

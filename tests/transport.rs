@@ -656,3 +656,22 @@ async fn dropping_a_running_command_stops_its_process_group() {
     .await;
     assert_eq!(fleet.stop_requests(0), vec![4000]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timeout_without_a_process_group_id_says_so() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .script(echo_script())
+            .fault(0, Fault::NoProcessGroupMarker),
+    )
+    .await;
+    let err = timeout_on(&fleet, &ssh).await;
+    match &err {
+        TransportError::Timeout {
+            stopped: Some(StopOutcome::Failed(why)),
+            ..
+        } => assert!(why.contains("process group id never arrived"), "{why}"),
+        other => panic!("{other}"),
+    }
+    assert!(fleet.stop_requests(0).is_empty());
+}

@@ -204,6 +204,9 @@ pub enum Fault {
     RejectExec,
     /// Refuse `env` requests (as OpenSSH does for names outside `AcceptEnv`).
     RejectEnv,
+    /// A login shell that does not run the transport's wrap (csh, fish): no process group id
+    /// is reported, so a timed-out command cannot be signalled.
+    NoProcessGroupMarker,
     /// Commands outlive SIGTERM: a kill request on a running command answers that SIGKILL
     /// was needed.
     IgnoreTerm,

@@ -325,6 +325,10 @@ impl Exec {
                         command = Some(line);
                         continue;
                     };
+                    if self.host.fault() == Fault::NoProcessGroupMarker {
+                        command = Some(inner.to_string());
+                        continue;
+                    }
                     // As a shell would: the process group id first, on stderr.
                     let pgid = self.shared.next_pgid.fetch_add(1, Ordering::SeqCst);
                     let (tx, rx) = watch::channel(false);

@@ -53,6 +53,16 @@ fn keygen(path: &Path, passphrase: &str) {
     assert!(ok, "ssh-keygen failed");
 }
 
+fn which(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .find(|c| c.exists())
+        })
+        .unwrap_or_else(|| panic!("{program} not found"))
+}
+
 fn current_user() -> String {
     let out = Command::new("id").arg("-un").output().expect("id runs");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -195,25 +205,41 @@ async fn exec_exit_codes_stderr_stdin_env_and_timeout() {
         .unwrap();
     assert_eq!(sig.exit, ExitStatus::Signal("TERM".into()));
 
+    // A timed-out command's whole process group is stopped: a foreground and a background
+    // child, both a `sleep` under a name no other process has.
+    let sleeper = sshd
+        .dir
+        .path()
+        .join(format!("sflow-sleep-{}", std::process::id()));
+    std::os::unix::fs::symlink(which("sleep"), &sleeper).unwrap();
+    let s = sleeper.display();
     let start = Instant::now();
     let err = ssh
         .run(
             &h,
-            &RemoteCommand::new("sleep 20").timeout(Duration::from_millis(300)),
+            &RemoteCommand::new(format!("{s} 31 & {s} 30")).timeout(Duration::from_secs(1)),
         )
         .await
         .unwrap_err();
+    match &err {
+        TransportError::Timeout {
+            phase: Phase::Command,
+            stopped: Some(stopped),
+            ..
+        } => assert!(stopped.stopped(), "{err}"),
+        other => panic!("{other}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(5), "{err}");
+    let left = Command::new("pgrep")
+        .arg("-f")
+        .arg(sleeper.as_os_str())
+        .output()
+        .unwrap();
     assert!(
-        matches!(
-            err,
-            TransportError::Timeout {
-                phase: Phase::Command,
-                ..
-            }
-        ),
-        "{err}"
+        left.stdout.is_empty(),
+        "still running after the timeout: {}",
+        String::from_utf8_lossy(&left.stdout)
     );
-    assert!(start.elapsed() < Duration::from_secs(3));
     let after = ssh
         .run(&h, &RemoteCommand::new("echo still"))
         .await
@@ -309,6 +335,49 @@ async fn encrypted_key_and_jump_host_through_the_same_sshd() {
     );
     assert_eq!(prompts.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(ssh.open_connections(), 2);
+    ssh.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_encrypted_pem_key_authenticates_from_memory() {
+    let Some(sshd) = start_sshd() else { return };
+    let pem = sshd.dir.path().join("client_pem");
+    let ok = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-m",
+            "PEM",
+            "-t",
+            "rsa",
+            "-b",
+            "2048",
+            "-N",
+            "legacy-pw",
+            "-C",
+            "",
+        ])
+        .arg("-f")
+        .arg(&pem)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let public = std::fs::read_to_string(pem.with_extension("pub")).unwrap();
+    let auth = sshd.dir.path().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&auth).unwrap();
+    keys.push_str(&public);
+    std::fs::write(&auth, keys).unwrap();
+    let mut o = sshd.options();
+    o.identity_files = vec![pem];
+    o.passphrase_prompt = Some(Arc::new(|_: &Path| Some(Secret::from("legacy-pw"))));
+    let ssh = SshTransport::new(o).unwrap();
+    for ip in ["127.0.0.1", "127.0.0.2"] {
+        let out = ssh
+            .run(&sshd.host(ip), &RemoteCommand::new("echo pem"))
+            .await
+            .unwrap();
+        assert_eq!(out.stdout.text(), "pem\n");
+    }
     ssh.close().await;
 }
 

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use sflow::testing::{Exit, Fault, Fleet, Reply, Script};
+use sflow::testing::{Exit, Fault, Fleet, FleetBuilder, Reply, Script};
 use sflow::transport::error::Phase;
 use sflow::transport::known_hosts::HostKeyPolicy;
 use sflow::transport::ssh::{KeepalivePolicy, RetryPolicy, SshOptions, SshTransport, Timeouts};
 use sflow::transport::{
-    ErrorKind, ExitStatus, RemoteCommand, Secret, Sudo, Transport, TransportError,
+    ErrorKind, ExitStatus, RemoteCommand, Secret, StopOutcome, Sudo, Transport, TransportError,
 };
 
 /// Every test must finish well inside this.
@@ -27,6 +27,13 @@ fn fast(mut o: SshOptions) -> SshOptions {
         max: Duration::from_millis(50),
     };
     o
+}
+
+/// Starts the fleet and an SSH transport that trusts it, with short timeouts.
+async fn start(builder: FleetBuilder) -> (Fleet, SshTransport) {
+    let fleet = builder.start().await.unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    (fleet, ssh)
 }
 
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -48,13 +55,7 @@ fn echo_script() -> Script {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_exit_codes_stderr_signal_and_pool_reuse() {
-    let fleet = Fleet::builder()
-        .hosts(3)
-        .script(echo_script())
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().hosts(3).script(echo_script())).await;
     let h = fleet.host_spec(1);
     let out = bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
         .await
@@ -85,12 +86,7 @@ async fn exec_exit_codes_stderr_signal_and_pool_reuse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdin_env_and_sudo_password_reach_the_host_not_the_command_line() {
-    let fleet = Fleet::builder()
-        .respond(|r| Reply::ok(r.stdin.clone()))
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().respond(|r| Reply::ok(r.stdin.clone()))).await;
     let cmd = RemoteCommand::new("cat")
         .stdin("payload")
         .env("COLOR", "blue")
@@ -110,13 +106,12 @@ async fn stdin_env_and_sudo_password_reach_the_host_not_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_hosts_in_parallel_one_connection_each() {
-    let fleet = Fleet::builder()
-        .hosts(20)
-        .respond(|r| Reply::ok(format!("{}:{}\n", r.host, r.command)))
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(20)
+            .respond(|r| Reply::ok(format!("{}:{}\n", r.host, r.command))),
+    )
+    .await;
     let runs = fleet.host_specs().into_iter().map(|h| {
         let ssh = ssh.clone();
         async move {
@@ -151,13 +146,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_host_is_unreachable_after_retries_with_last_cause() {
-    let fleet = Fleet::builder()
-        .hosts(2)
-        .fault(0, Fault::Refuse)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().hosts(2).fault(0, Fault::Refuse)).await;
     let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("x")))
         .await
         .unwrap_err();
@@ -190,12 +179,7 @@ async fn flaky_connects_are_retried_with_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_rejected_names_user_and_key() {
-    let fleet = Fleet::builder()
-        .fault(0, Fault::RejectAuth)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().fault(0, Fault::RejectAuth)).await;
     let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("x")))
         .await
         .unwrap_err();
@@ -275,14 +259,13 @@ async fn unknown_host_key_strict_refuses_accept_new_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hangs_before_and_during_auth_hit_their_timeouts() {
-    let fleet = Fleet::builder()
-        .hosts(2)
-        .fault(0, Fault::HangOnConnect)
-        .fault(1, Fault::HangBeforeAuth)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(2)
+            .fault(0, Fault::HangOnConnect)
+            .fault(1, Fault::HangBeforeAuth),
+    )
+    .await;
     let (h0, h1, cmd) = (
         fleet.host_spec(0),
         fleet.host_spec(1),
@@ -342,49 +325,115 @@ async fn hang_after_auth_times_out_the_channel_and_keepalives_declare_it_dead() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn command_timeout_stops_and_reports() {
-    let fleet = Fleet::builder()
-        .script(echo_script())
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
-    let h = fleet.host_spec(0);
+async fn timeout_on(fleet: &Fleet, ssh: &SshTransport) -> TransportError {
     let start = Instant::now();
     let err = bounded(ssh.run(
-        &h,
+        &fleet.host_spec(0),
         &RemoteCommand::new("sleep 30").timeout(Duration::from_millis(300)),
     ))
     .await
     .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(3), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timeout_stops_the_process_group_and_reports() {
+    let (fleet, ssh) = start(Fleet::builder().script(echo_script())).await;
+    let err = timeout_on(&fleet, &ssh).await;
     assert!(
         matches!(
             err,
             TransportError::Timeout {
                 phase: Phase::Command,
+                stopped: Some(StopOutcome::Terminated),
                 ..
             }
         ),
         "{err}"
     );
-    assert!(start.elapsed() < Duration::from_secs(3));
-    // The connection stays usable.
-    let out = bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
+    assert!(
+        err.to_string().contains("process group terminated"),
+        "{err}"
+    );
+    // The kill went to the process group the command reported, and the command is gone.
+    assert_eq!(fleet.stop_requests(0), vec![4000]);
+    assert_eq!(fleet.running(0), 0);
+    assert_eq!(fleet.commands_on(0)[0].command, "sleep 30");
+    // The connection stays usable, and the marker never shows in stderr.
+    let out = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("fail")))
         .await
         .unwrap();
-    assert_eq!(out.stdout.text(), "up 3 days\n");
+    assert_eq!(out.stderr.text(), "boom\n");
+    assert_eq!(fleet.connections(0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_outliving_sigterm_is_reported_killed() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .script(echo_script())
+            .fault(0, Fault::IgnoreTerm),
+    )
+    .await;
+    let err = timeout_on(&fleet, &ssh).await;
+    assert!(
+        matches!(
+            err,
+            TransportError::Timeout {
+                stopped: Some(StopOutcome::Killed),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("SIGKILL"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timeout_when_no_channel_can_open_says_the_kill_failed() {
+    let fleet = std::sync::Arc::new(
+        Fleet::builder()
+            .script(echo_script())
+            .start()
+            .await
+            .unwrap(),
+    );
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let f = fleet.clone();
+    let refuse_once_running = tokio::spawn(async move {
+        while f.running(0) == 0 {
+            tokio::task::yield_now().await;
+        }
+        f.set_fault(0, Fault::RejectChannels);
+    });
+    let err = timeout_on(&fleet, &ssh).await;
+    refuse_once_running.await.unwrap();
+    match &err {
+        TransportError::Timeout {
+            stopped: Some(StopOutcome::Failed(why)),
+            ..
+        } => assert!(why.contains("kill channel open"), "{why}"),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("may still run"), "{err}");
+    assert!(fleet.stop_requests(0).is_empty());
+    // A refused channel open on a healthy connection is a protocol error, not a lost host.
+    let refused = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Protocol, "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_mid_command_is_connection_lost_and_next_command_reconnects() {
-    let fleet = Fleet::builder()
-        .respond(|_| Reply::ok(vec![b'a'; 1000]))
-        .fault(0, Fault::DropMidCommand)
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .respond(|_| Reply::ok(vec![b'a'; 1000]))
+            .fault(0, Fault::DropMidCommand),
+    )
+    .await;
     let h = fleet.host_spec(0);
     let err = bounded(ssh.run(&h, &RemoteCommand::new("x")))
         .await
@@ -434,13 +483,12 @@ async fn trickled_output_is_complete_and_huge_output_is_capped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_by_signal_fault() {
-    let fleet = Fleet::builder()
-        .script(echo_script())
-        .fault(0, Fault::ExitSignal("TERM".into()))
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .script(echo_script())
+            .fault(0, Fault::ExitSignal("TERM".into())),
+    )
+    .await;
     let out = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
         .await
         .unwrap();
@@ -451,13 +499,12 @@ async fn exit_by_signal_fault() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jump_hosts_share_one_bastion_connection() {
-    let fleet = Fleet::builder()
-        .hosts(4)
-        .respond(|r| Reply::ok(format!("{}\n", r.host)))
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(4)
+            .respond(|r| Reply::ok(format!("{}\n", r.host))),
+    )
+    .await;
     let bastion = fleet.host_spec(0);
     for i in 1..4 {
         let h = fleet.host_spec(i).jump(bastion.clone());
@@ -520,12 +567,7 @@ async fn transports_dispatch_on_host_kind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connection_dropped_by_the_server_is_replaced_transparently() {
-    let fleet = Fleet::builder()
-        .script(echo_script())
-        .start()
-        .await
-        .unwrap();
-    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let (fleet, ssh) = start(Fleet::builder().script(echo_script())).await;
     let h = fleet.host_spec(0);
     bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
         .await
@@ -542,4 +584,94 @@ async fn idle_connection_dropped_by_the_server_is_replaced_transparently() {
         2,
         "the command ran exactly once more"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_exec_is_a_protocol_error_and_refused_env_is_exported() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(2)
+            .respond(|r| Reply::ok(r.command.clone()))
+            .fault(0, Fault::RejectExec)
+            .fault(1, Fault::RejectEnv),
+    )
+    .await;
+    let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("true")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("exec"), "{err}");
+    let out = bounded(ssh.run(
+        &fleet.host_spec(1),
+        &RemoteCommand::new("env").env("SFLOW_A", "it's"),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(out.stdout.text(), r"export SFLOW_A='it'\''s'; env");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credentials_and_missing_identity_file_are_reported() {
+    let fleet = Fleet::builder().start().await.unwrap();
+    let mut none = fast(fleet.ssh_options());
+    none.identity_files.clear();
+    let err = bounded(
+        SshTransport::new(none)
+            .unwrap()
+            .run(&fleet.host_spec(0), &RemoteCommand::new("x")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AuthRejected, "{err}");
+    assert!(err.to_string().contains("no identity file"), "{err}");
+    let mut missing = fast(fleet.ssh_options());
+    missing.identity_files = vec![fleet.known_hosts_path().with_file_name("absent_key")];
+    let err = bounded(
+        SshTransport::new(missing)
+            .unwrap()
+            .run(&fleet.host_spec(0), &RemoteCommand::new("x")),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("absent_key"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_running_command_stops_its_process_group() {
+    let (fleet, ssh) = start(Fleet::builder().script(echo_script())).await;
+    let h = fleet.host_spec(0);
+    // The engine's own timeout drops the future instead of setting one on the command.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(300),
+        ssh.run(&h, &RemoteCommand::new("sleep 30")),
+    )
+    .await;
+    assert!(abandoned.is_err());
+    bounded(async {
+        while fleet.running(0) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(fleet.stop_requests(0), vec![4000]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timeout_without_a_process_group_id_says_so() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .script(echo_script())
+            .fault(0, Fault::NoProcessGroupMarker),
+    )
+    .await;
+    let err = timeout_on(&fleet, &ssh).await;
+    match &err {
+        TransportError::Timeout {
+            stopped: Some(StopOutcome::Failed(why)),
+            ..
+        } => assert!(why.contains("process group id never arrived"), "{why}"),
+        other => panic!("{other}"),
+    }
+    assert!(fleet.stop_requests(0).is_empty());
 }

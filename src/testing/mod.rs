@@ -198,6 +198,18 @@ pub enum Fault {
     HugeOutput(u64),
     /// End every command with this signal.
     ExitSignal(String),
+    /// Refuse every new session channel (the connection itself stays up).
+    RejectChannels,
+    /// Refuse `exec` requests (as a server with a forced command or a broken shell might).
+    RejectExec,
+    /// Refuse `env` requests (as OpenSSH does for names outside `AcceptEnv`).
+    RejectEnv,
+    /// A login shell that does not run the transport's wrap (csh, fish): no process group id
+    /// is reported, so a timed-out command cannot be signalled.
+    NoProcessGroupMarker,
+    /// Commands outlive SIGTERM: a kill request on a running command answers that SIGKILL
+    /// was needed.
+    IgnoreTerm,
 }
 
 /// A received command with the host index.
@@ -298,6 +310,7 @@ impl FleetBuilder {
         let shared = Arc::new(server::Shared {
             client_key: client.public_key().clone(),
             log: Mutex::new(Vec::new()),
+            next_pgid: std::sync::atomic::AtomicU32::new(4000),
         });
         let mut hosts = Vec::with_capacity(self.hosts);
         let mut states = Vec::with_capacity(self.hosts);
@@ -337,6 +350,8 @@ impl FleetBuilder {
                 connections: Mutex::new(0),
                 held: Mutex::new(Vec::new()),
                 controls: Mutex::new(Vec::new()),
+                running: Mutex::new(HashMap::new()),
+                stops: Mutex::new(Vec::new()),
             });
             if fault == Fault::Refuse {
                 // The port stays bound by nobody: connections are refused.
@@ -451,6 +466,21 @@ impl Fleet {
             .filter(|r| r.host_index == i)
             .map(|r| r.request)
             .collect()
+    }
+
+    /// The process group ids that kill requests (sent on a command timeout) targeted on
+    /// host `i`, in arrival order.
+    pub fn stop_requests(&self, i: usize) -> Vec<u32> {
+        self.states[i]
+            .stops
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Commands host `i` is still running (answered neither yet nor stopped).
+    pub fn running(&self, i: usize) -> usize {
+        self.states[i].running.lock().map(|r| r.len()).unwrap_or(0)
     }
 
     /// TCP connections host `i` accepted so far.

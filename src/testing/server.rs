@@ -2,6 +2,7 @@
 //! spawned task per channel that collects env and stdin, asks the responder, applies the
 //! host's fault and answers. The handler itself never blocks on a command.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,12 +15,16 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelMsg, Sig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use super::{Exit, Fault, Recorded, Reply, Request, Responder};
+use crate::transport::ssh::stop;
 
 pub(super) struct Shared {
     pub client_key: PublicKey,
     pub log: Mutex<Vec<Recorded>>,
+    /// The next fake process group id handed to a wrapped command.
+    pub next_pgid: std::sync::atomic::AtomicU32,
 }
 
 pub(super) struct HostState {
@@ -33,6 +38,10 @@ pub(super) struct HostState {
     pub held: Mutex<Vec<TcpStream>>,
     /// Controls of the SSH connections accepted so far.
     pub controls: Mutex<Vec<std::sync::Weak<Control>>>,
+    /// Commands still running, by their fake process group id: sending `true` stops one.
+    pub running: Mutex<HashMap<u32, watch::Sender<bool>>>,
+    /// Process group ids that kill requests targeted, in arrival order.
+    pub stops: Mutex<Vec<u32>>,
 }
 
 impl HostState {
@@ -216,6 +225,10 @@ impl russh::server::Handler for Handler {
             self.pending.push(reply);
             return Ok(());
         }
+        if self.host.fault() == Fault::RejectChannels {
+            // Dropping `reply` rejects the open.
+            return Ok(());
+        }
         reply.accept().await;
         let ctx = Exec {
             host: self.host.clone(),
@@ -259,6 +272,9 @@ impl russh::server::Handler for Handler {
         _data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.host.fault() == Fault::RejectExec {
+            return session.channel_failure(channel);
+        }
         session.channel_success(channel)
     }
 
@@ -269,6 +285,9 @@ impl russh::server::Handler for Handler {
         _value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.host.fault() == Fault::RejectEnv {
+            return session.channel_failure(channel);
+        }
         session.channel_success(channel)
     }
 }
@@ -287,6 +306,7 @@ impl Exec {
         let mut env = Vec::new();
         let mut command = None;
         let mut stdin = Vec::new();
+        let mut running: Option<Running> = None;
         // The client sends stdin then EOF; the command is answered once stdin is complete.
         loop {
             match channel.wait().await {
@@ -296,7 +316,33 @@ impl Exec {
                     ..
                 }) => env.push((variable_name, variable_value)),
                 Some(ChannelMsg::Exec { command: c, .. }) => {
-                    command = Some(String::from_utf8_lossy(&c).into_owned());
+                    let line = String::from_utf8_lossy(&c).into_owned();
+                    if let Some(pgid) = stop::parse_kill(&line) {
+                        self.answer_kill(&channel, pgid).await;
+                        return;
+                    }
+                    let Some(inner) = stop::unwrap(&line) else {
+                        command = Some(line);
+                        continue;
+                    };
+                    if self.host.fault() == Fault::NoProcessGroupMarker {
+                        command = Some(inner.to_string());
+                        continue;
+                    }
+                    // As a shell would: the process group id first, on stderr.
+                    let pgid = self.shared.next_pgid.fetch_add(1, Ordering::SeqCst);
+                    let (tx, rx) = watch::channel(false);
+                    if let Ok(mut r) = self.host.running.lock() {
+                        r.insert(pgid, tx);
+                    }
+                    running = Some(Running {
+                        host: self.host.clone(),
+                        pgid,
+                        stop: rx,
+                    });
+                    let marker = format!("\x1esflow-pgid:{pgid}\n");
+                    let _ = channel.extended_data_bytes(1, marker.into_bytes()).await;
+                    command = Some(inner.to_string());
                 }
                 Some(ChannelMsg::Data { data }) => stdin.extend_from_slice(&data),
                 Some(ChannelMsg::Eof) => break,
@@ -319,8 +365,8 @@ impl Exec {
             });
         }
         let mut reply: Reply = (self.host.responder)(&request);
-        if !reply.delay.is_zero() {
-            tokio::time::sleep(reply.delay).await;
+        if !reply.delay.is_zero() && !pause(reply.delay, running.as_mut()).await {
+            return self.terminated(&channel).await;
         }
         let fault = self.host.fault();
         match &fault {
@@ -337,7 +383,9 @@ impl Exec {
                     if channel.data_bytes(part.to_vec()).await.is_err() {
                         return;
                     }
-                    tokio::time::sleep(*every).await;
+                    if !pause(*every, running.as_mut()).await {
+                        return self.terminated(&channel).await;
+                    }
                 }
                 reply.stdout.clear();
             }
@@ -384,5 +432,70 @@ impl Exec {
         }
         let _ = channel.eof().await;
         let _ = channel.close().await;
+    }
+
+    /// A stopped command ends as a shell killed by SIGTERM would.
+    async fn terminated(&self, channel: &Channel<Msg>) {
+        let _ = self
+            .handle
+            .exit_signal_request(channel.id(), Sig::TERM, false, String::new(), String::new())
+            .await;
+        let _ = channel.eof().await;
+        let _ = channel.close().await;
+    }
+
+    /// Answers a kill request as the transport's kill script would.
+    async fn answer_kill(&self, channel: &Channel<Msg>, pgid: u32) {
+        if let Ok(mut s) = self.host.stops.lock() {
+            s.push(pgid);
+        }
+        let target = self
+            .host
+            .running
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(&pgid));
+        let said = match target {
+            None => "gone\n",
+            Some(tx) => {
+                let _ = tx.send(true);
+                if self.host.fault() == Fault::IgnoreTerm {
+                    "killed\n"
+                } else {
+                    "terminated\n"
+                }
+            }
+        };
+        let _ = channel.data_bytes(said.as_bytes().to_vec()).await;
+        let _ = channel.exit_status(0).await;
+        let _ = channel.eof().await;
+        let _ = channel.close().await;
+    }
+}
+
+/// A wrapped command in flight; leaves the host's table when dropped.
+struct Running {
+    host: Arc<HostState>,
+    pgid: u32,
+    stop: watch::Receiver<bool>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.host.running.lock() {
+            r.remove(&self.pgid);
+        }
+    }
+}
+
+/// Waits `d`; false when the command was stopped first.
+async fn pause(d: Duration, running: Option<&mut Running>) -> bool {
+    let Some(r) = running else {
+        tokio::time::sleep(d).await;
+        return true;
+    };
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        _ = r.stop.wait_for(|stopped| *stopped) => false,
     }
 }

@@ -71,6 +71,39 @@ impl std::fmt::Display for Phase {
     }
 }
 
+/// What became of a timed-out command's process group (SIGTERM, then SIGKILL after a grace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// It ended on SIGTERM.
+    Terminated,
+    /// It outlived SIGTERM's grace and was sent SIGKILL.
+    Killed,
+    /// It had already ended when the signal was sent.
+    AlreadyExited,
+    /// It could not be signalled (no process group id seen, the connection failed...): it
+    /// may still be running.
+    Failed(String),
+}
+
+impl StopOutcome {
+    /// True when the process group is known to be stopped.
+    pub fn stopped(&self) -> bool {
+        !matches!(self, Self::Failed(_))
+    }
+
+    fn suffix(outcome: Option<&Self>) -> String {
+        match outcome {
+            None => String::new(),
+            Some(Self::Terminated) => "; process group terminated (SIGTERM)".into(),
+            Some(Self::Killed) => "; process group killed (SIGKILL after the grace)".into(),
+            Some(Self::AlreadyExited) => "; process group had already exited".into(),
+            Some(Self::Failed(why)) => {
+                format!("; could not stop the process group, it may still run: {why}")
+            }
+        }
+    }
+}
+
 /// A transport failure on one host.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -125,7 +158,11 @@ pub enum TransportError {
         known_at: String,
     },
     /// A step outran its timeout.
-    #[error("{host}: {phase} timed out after {}", humantime::format_duration(*.after))]
+    #[error(
+        "{host}: {phase} timed out after {}{}",
+        humantime::format_duration(*.after),
+        StopOutcome::suffix(.stopped.as_ref())
+    )]
     Timeout {
         /// Host name.
         host: String,
@@ -133,6 +170,9 @@ pub enum TransportError {
         phase: Phase,
         /// The limit that was hit.
         after: Duration,
+        /// For a command timeout: what became of its process group; `None` for the
+        /// connection steps, where nothing ran yet.
+        stopped: Option<StopOutcome>,
     },
     /// The connection died while in use.
     #[error("{host}: connection lost: {cause}")]

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::error::Phase;
 use super::{
-    Captured, CommandOutput, ExitStatus, HostSpec, RemoteCommand, Timings, Transport,
+    Captured, CommandOutput, ExitStatus, HostSpec, RemoteCommand, StopOutcome, Timings, Transport,
     TransportError,
 };
 
@@ -56,6 +56,9 @@ impl Transport for LocalTransport {
             cause: e.to_string(),
         })?;
         let pid = child.id();
+        // Dropped mid-run (the engine's own timeout, an abort): the whole group goes, not only
+        // the `sh` that `kill_on_drop` reaches.
+        let mut guard = GroupGuard { pid, armed: true };
         let mut stdin = child.stdin.take();
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
@@ -87,18 +90,22 @@ impl Transport for LocalTransport {
             Some(limit) => match tokio::time::timeout(limit, work).await {
                 Ok(r) => r,
                 Err(_) => {
-                    if let Some(pid) = pid {
-                        stop_group(pid).await;
-                    }
+                    guard.armed = false;
+                    let stopped = match pid {
+                        Some(pid) => stop_group(pid, &mut child).await,
+                        None => StopOutcome::AlreadyExited,
+                    };
                     return Err(TransportError::Timeout {
                         host: host.name.clone(),
                         phase: Phase::Command,
                         after: limit,
+                        stopped: Some(stopped),
                     });
                 }
             },
             None => work.await,
         };
+        guard.armed = false;
         let status = status.map_err(|e| TransportError::Spawn {
             host: host.name.clone(),
             cause: e.to_string(),
@@ -142,23 +149,46 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(r: Option<&mut R>, cap: usize) -
     c
 }
 
+/// Kills the command's process group when dropped armed.
+struct GroupGuard {
+    pid: Option<u32>,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let Some(pgid) = self.pid.and_then(|p| libc::pid_t::try_from(p).ok()) else {
+            return;
+        };
+        if self.armed {
+            // SAFETY: kill(2) on the group we created; no memory involved.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// SIGTERM to the process group, then SIGKILL after [`KILL_GRACE`] if it is still there.
-async fn stop_group(pid: u32) {
+async fn stop_group(pid: u32, leader: &mut tokio::process::Child) -> StopOutcome {
     let Ok(pgid) = libc::pid_t::try_from(pid) else {
-        return;
+        return StopOutcome::Failed(format!("pid {pid} out of range"));
     };
     // SAFETY: kill(2) with a negative pid signals the group we created; no memory involved.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    if unsafe { libc::kill(-pgid, libc::SIGTERM) } != 0 {
+        return StopOutcome::AlreadyExited;
+    }
     let deadline = Instant::now() + KILL_GRACE;
     while Instant::now() < deadline {
+        // Reaping our own child (the group leader) keeps its zombie from holding the group.
+        let _ = leader.try_wait();
         // SAFETY: signal 0 only checks that the group still exists.
         if unsafe { libc::kill(-pgid, 0) } != 0 {
-            return;
+            return StopOutcome::Terminated;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // SAFETY: as above.
     unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    StopOutcome::Killed
 }
 
 /// The name of a signal number, without `SIG` (as SSH reports it).
@@ -234,19 +264,53 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(matches!(
-            err,
+        // Terminated, or Killed where an init that does not reap keeps the orphan's zombie
+        // in the group past the grace.
+        match &err {
             TransportError::Timeout {
                 phase: Phase::Command,
+                stopped: Some(stopped),
                 ..
-            }
-        ));
-        assert!(start.elapsed() < Duration::from_secs(3));
+            } => assert!(stopped.stopped(), "{err}"),
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().contains("process group"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(4));
         tokio::time::sleep(Duration::from_millis(1200)).await;
         assert!(
             !marker.exists(),
             "the background child outlived the timeout"
         );
+    }
+
+    #[tokio::test]
+    async fn dropping_a_running_command_kills_its_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("bg");
+        let cmd = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let (h, cmd) = (host(), RemoteCommand::new(cmd));
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(300), LocalTransport.run(&h, &cmd)).await;
+        assert!(abandoned.is_err());
+        let bg: libc::pid_t = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // SIGKILL takes effect when the process is next scheduled: wait for it, bounded.
+        let alive = || {
+            // SAFETY: signal 0 only probes; a zombie (state Z in /proc) counts as gone.
+            (unsafe { libc::kill(bg, 0) }) == 0
+                && std::fs::read_to_string(format!("/proc/{bg}/stat"))
+                    .map(|s| !s.contains(") Z "))
+                    .unwrap_or(false)
+        };
+        let start = Instant::now();
+        while alive() && start.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let alive = alive();
+        assert!(!alive, "the background child outlived the dropped command");
     }
 
     #[tokio::test]

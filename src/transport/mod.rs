@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use error::{ErrorKind, TransportError};
+pub use error::{ErrorKind, StopOutcome, TransportError};
 pub use output::{Captured, CommandOutput, ExitStatus, Timings};
 pub use secret::Secret;
 

@@ -111,6 +111,7 @@ fn timed_out(target: &Target, phase: Phase, after: Duration) -> TransportError {
         host: target.name.clone(),
         phase,
         after,
+        stopped: None,
     }
 }
 

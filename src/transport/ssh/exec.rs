@@ -2,12 +2,15 @@
 //! in the command line instead), exec, stdin then EOF while stdout/stderr are read with caps,
 //! then the exit status or signal. Input a [`Conn`] and a command; output exit and output.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_ssh2_lite::AsyncChannel;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::connect::Conn;
+use super::stop::{self, MarkerFilter};
 use super::stream::{SshSocket, FALLBACK_MAX};
 use super::Timeouts;
 use crate::transport::error::Phase;
@@ -32,6 +35,7 @@ async fn step<T>(
             host: host.to_string(),
             phase: Phase::ChannelOpen,
             after: limit,
+            stopped: None,
         }),
         Ok(Err(e)) => Err(failure(conn, host, name, &e.to_string())),
         Ok(Ok(v)) => Ok(v),
@@ -95,7 +99,7 @@ pub(crate) async fn open(
 }
 
 pub(crate) async fn run(
-    conn: &Conn,
+    conn: &Arc<Conn>,
     mut ch: Channel,
     host: &str,
     command: &RemoteCommand,
@@ -113,6 +117,7 @@ pub(crate) async fn run(
                     host: host.to_string(),
                     phase: Phase::ChannelOpen,
                     after: to.channel,
+                    stopped: None,
                 })
             }
         }
@@ -120,7 +125,7 @@ pub(crate) async fn run(
     if !refused.is_empty() {
         line = format!("{} {line}", refused.join(" "));
     }
-    step(conn, host, "exec", to.channel, ch.exec(&line)).await?;
+    step(conn, host, "exec", to.channel, ch.exec(&stop::wrap(&line))).await?;
 
     let mut input = Vec::new();
     if let Some(p) = &first_stdin {
@@ -129,21 +134,47 @@ pub(crate) async fn run(
     if let Some(s) = &command.stdin {
         input.extend_from_slice(s.expose());
     }
-    let body = io(conn, host, &mut ch, &input, command.output_cap, to.channel);
+    // Dropped before the command ended (the engine's own timeout, an abort): the remote
+    // process group is stopped in the background.
+    let mut guard = StopOnDrop {
+        conn: conn.clone(),
+        pgid: Arc::new(AtomicU32::new(0)),
+        to: *to,
+        armed: true,
+    };
+    let pgid = guard.pgid.clone();
+    let body = io(
+        conn,
+        host,
+        &mut ch,
+        &input,
+        command.output_cap,
+        to.channel,
+        &pgid,
+    );
     let (exit, mut stdout, mut stderr) = match command.timeout {
-        None => body.await?,
+        None => {
+            let r = body.await;
+            guard.armed = false;
+            r?
+        }
         Some(limit) => match tokio::time::timeout(limit, body).await {
-            Ok(r) => r?,
+            Ok(r) => {
+                guard.armed = false;
+                r?
+            }
             Err(_) => {
-                // The ssh2 bindings expose no `signal` request, so the remote process cannot
-                // be signalled from here: the channel is closed (sshd then closes the
-                // command's pipes) without waiting for the server's close, which sshd only
-                // sends once the command has exited.
+                guard.armed = false;
+                // The ssh2 bindings expose no `signal` request: the process group the command
+                // reported is signalled from a second channel, then this one is closed
+                // without waiting for the server's close.
+                let stopped = stop::stop(conn, pgid.load(Ordering::SeqCst), to).await;
                 let _ = tokio::time::timeout(CLOSE_ON_TIMEOUT, ch.close()).await;
                 return Err(TransportError::Timeout {
                     host: host.to_string(),
                     phase: Phase::Command,
                     after: limit,
+                    stopped: Some(stopped),
                 });
             }
         },
@@ -156,6 +187,31 @@ pub(crate) async fn run(
     Ok((exit, stdout, stderr))
 }
 
+/// Stops the command's process group if the command future is dropped mid-run.
+struct StopOnDrop {
+    conn: Arc<Conn>,
+    pgid: Arc<AtomicU32>,
+    to: Timeouts,
+    armed: bool,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let pgid = self.pgid.load(Ordering::SeqCst);
+        if !self.armed || pgid == 0 {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (conn, to) = (self.conn.clone(), self.to);
+        rt.spawn(async move {
+            let outcome = stop::stop(&conn, pgid, &to).await;
+            tracing::debug!(pgid, ?outcome, "stopped an abandoned remote command");
+        });
+    }
+}
+
 async fn io(
     conn: &Conn,
     host: &str,
@@ -163,6 +219,7 @@ async fn io(
     input: &[u8],
     cap: usize,
     close_limit: Duration,
+    pgid: &AtomicU32,
 ) -> Result<(ExitStatus, Captured, Captured), TransportError> {
     let mut out_r = ch.stream(0);
     let mut err_r = ch.stderr();
@@ -178,6 +235,7 @@ async fn io(
     };
     let read = async {
         let (mut out, mut err) = (Captured::default(), Captured::default());
+        let mut marker = MarkerFilter::default();
         let (mut ob, mut eb) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
         let (mut out_done, mut err_done) = (false, false);
         let mut fallback = Duration::from_millis(1);
@@ -189,8 +247,11 @@ async fn io(
                     Err(e) => return Err(read_failed(conn, host, &e)),
                 },
                 r = err_r.read(&mut eb), if !err_done => match r {
-                    Ok(0) => err_done = true,
-                    Ok(n) => { err.push(&eb[..n], cap); fallback = Duration::from_millis(1); }
+                    Ok(0) => { marker.finish(&mut err, cap); err_done = true; }
+                    Ok(n) => {
+                        marker.feed(&eb[..n], &mut err, cap, pgid);
+                        fallback = Duration::from_millis(1);
+                    }
                     Err(e) => return Err(read_failed(conn, host, &e)),
                 },
                 // Another task on this session may have buffered our data without a socket

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use ssh_key::{LineEnding, PrivateKey};
 
+use super::pem::{self, PemError};
 use crate::transport::{Secret, TransportError};
 
 /// Asks the user for the passphrase of a key file (the CLI prompts on the terminal).
@@ -22,7 +23,7 @@ pub(crate) struct LoadedKey {
     pub path: PathBuf,
     /// OpenSSH or PEM text, unencrypted unless `passphrase` is set.
     pub pem: Secret,
-    /// Only for legacy encrypted PEM keys, which ssh-key cannot decrypt: libssh2 does it.
+    /// Only for encrypted PEM keys that [`pem`] cannot decrypt (PKCS#8): libssh2 does it.
     pub passphrase: Option<Secret>,
 }
 
@@ -91,21 +92,36 @@ fn load(path: &Path, prompt: Option<&PassphrasePrompt>) -> Result<LoadedKey, Tra
             passphrase: None,
         });
     }
-    // Legacy PEM: libssh2 parses it; if encrypted it needs the passphrase each time.
-    let passphrase = if text.contains("ENCRYPTED") {
-        Some(
-            prompt
-                .and_then(|p| p(path))
-                .ok_or_else(|| err("key is encrypted and no passphrase was given".into()))?,
-        )
-    } else {
-        None
-    };
-    Ok(LoadedKey {
-        path: path.to_path_buf(),
-        pem: Secret::from(text),
-        passphrase,
-    })
+    if !text.contains("ENCRYPTED") {
+        return Ok(LoadedKey {
+            path: path.to_path_buf(),
+            pem: Secret::from(text),
+            passphrase: None,
+        });
+    }
+    let pass = prompt
+        .and_then(|p| p(path))
+        .ok_or_else(|| err("key is encrypted and no passphrase was given".into()))?;
+    match pem::decrypt_legacy(&text, pass.expose()) {
+        // Legacy encrypted PEM: decrypted once, libssh2 reads the plain PEM from memory.
+        Ok(plain) => Ok(LoadedKey {
+            path: path.to_path_buf(),
+            pem: plain,
+            passphrase: None,
+        }),
+        Err(PemError::WrongPassphrase) => Err(err("wrong passphrase".into())),
+        Err(PemError::Malformed(why)) => Err(err(format!("bad key: {why}"))),
+        // PKCS#8 (`BEGIN ENCRYPTED PRIVATE KEY`) or an unusual cipher: libssh2 decrypts it,
+        // with the passphrase, on every connection.
+        Err(PemError::Unsupported(why)) => {
+            tracing::debug!(key = %path.display(), %why, "libssh2 decrypts this key per connection");
+            Ok(LoadedKey {
+                path: path.to_path_buf(),
+                pem: Secret::from(text),
+                passphrase: Some(pass),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +161,63 @@ mod tests {
         assert!(!back.is_encrypted());
         assert_eq!(back.public_key(), enc.public_key());
         assert!(!format!("{a:?}").contains("BEGIN"));
+    }
+
+    fn public_of(path: &Path, pass: &str) -> String {
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-y", "-P", pass, "-f"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    #[tokio::test]
+    async fn legacy_encrypted_pem_is_decrypted_once_into_plain_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id_rsa");
+        let ok = std::process::Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-m",
+                "PEM",
+                "-t",
+                "rsa",
+                "-b",
+                "2048",
+                "-N",
+                "legacy-pw",
+                "-C",
+                "",
+                "-f",
+            ])
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ssh-keygen failed");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("Proc-Type: 4,ENCRYPTED"), "{text}");
+        let cache = KeyCache::new(Some(Arc::new(|_: &Path| Some(Secret::from("legacy-pw")))));
+        let key = cache.get(&path).await.unwrap();
+        assert!(key.passphrase.is_none());
+        let plain = key.pem.expose_str();
+        assert!(plain.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+        assert!(!plain.contains("ENCRYPTED"));
+        // The same key: ssh-keygen derives the same public key from the plain copy.
+        let copy = dir.path().join("plain");
+        std::fs::write(&copy, plain).unwrap();
+        std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        assert_eq!(public_of(&copy, ""), public_of(&path, "legacy-pw"));
+        let wrong = KeyCache::new(Some(Arc::new(|_: &Path| Some(Secret::from("nope")))));
+        let e = wrong.get(&path).await.unwrap_err().to_string();
+        assert!(e.contains("wrong passphrase"), "{e}");
     }
 
     #[tokio::test]

@@ -7,6 +7,8 @@ mod auth;
 mod connect;
 mod exec;
 pub mod keys;
+mod pem;
+pub mod stop;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::known_hosts::{HostKeyPolicy, KnownHosts};
-use super::ssh_config::SshConfig;
+use super::ssh_config::{Given, SshConfig};
 use super::{
     CommandOutput, ErrorKind, HostSpec, RemoteCommand, Timings, Transport, TransportError,
 };
@@ -269,7 +271,13 @@ impl SshTransport {
     }
 
     fn resolve(&self, spec: &HostSpec) -> (Target, Vec<Target>) {
-        let cfg = self.inner.config.host(&spec.name);
+        let given = Given {
+            address: spec.address.clone(),
+            user: spec.user.clone(),
+            fallback_user: self.inner.opts.default_user.clone(),
+            local_user: std::env::var("USER").ok(),
+        };
+        let cfg = self.inner.config.host_for(&spec.name, &given);
         let user = spec
             .user
             .clone()
@@ -503,5 +511,20 @@ mod tests {
         assert_eq!((explicit.address.as_str(), explicit.port), ("1.2.3.4", 22));
         assert_eq!(none.len(), 1);
         assert_eq!(strip_host("h: boom", "h"), "boom");
+    }
+
+    #[test]
+    fn resolve_applies_match_blocks_with_the_inventory_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config");
+        std::fs::write(&cfg, "Match user deploy host 10.*\n Port 2201\n").unwrap();
+        let t = SshTransport::new(SshOptions {
+            ssh_config: Some(cfg),
+            ..SshOptions::default()
+        })
+        .unwrap();
+        let spec = HostSpec::new("db").address("10.0.0.5");
+        assert_eq!(t.resolve(&spec.clone().user("deploy")).0.port, 2201);
+        assert_eq!(t.resolve(&spec.user("ops")).0.port, 22);
     }
 }

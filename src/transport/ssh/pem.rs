@@ -1,0 +1,173 @@
+//! Legacy ("traditional" OpenSSL) PEM private keys encrypted with a passphrase
+//! (`Proc-Type: 4,ENCRYPTED` + `DEK-Info`, as `ssh-keygen -m PEM` writes): input the PEM text
+//! and the passphrase, output the same key as unencrypted PEM, so that libssh2 authenticates
+//! from memory without the passphrase on every connection.
+//!
+//! The key derivation is OpenSSL's `EVP_BytesToKey` (MD5, one round, the IV's first 8 bytes as
+//! salt); the ciphers are AES-128/192/256-CBC and DES-EDE3-CBC. PKCS#8 encrypted keys
+//! (`BEGIN ENCRYPTED PRIVATE KEY`) are not handled here.
+
+use aes::cipher::{block_padding::Pkcs7, BlockModeDecrypt, KeyIvInit};
+use base64ct::{Base64, Encoding as _};
+
+use crate::transport::Secret;
+
+/// Why a legacy PEM key could not be decrypted here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PemError {
+    /// Not a legacy encrypted PEM key, or a cipher this module does not implement.
+    #[error("unsupported encrypted pem key: {0}")]
+    Unsupported(String),
+    /// The padding or the decrypted structure is wrong: almost surely the passphrase.
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    /// The file is damaged.
+    #[error("malformed pem key: {0}")]
+    Malformed(String),
+}
+
+/// Decrypts a legacy encrypted PEM key into unencrypted PEM with the same label.
+pub(crate) fn decrypt_legacy(text: &str, passphrase: &[u8]) -> Result<Secret, PemError> {
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("-----BEGIN "));
+    let label = lines
+        .next()
+        .and_then(|l| l.strip_prefix("-----BEGIN "))
+        .and_then(|l| l.strip_suffix("-----"))
+        .ok_or_else(|| PemError::Malformed("no BEGIN line".into()))?
+        .to_string();
+    let mut dek = None;
+    let mut encrypted = false;
+    let mut body = String::new();
+    for line in lines.by_ref() {
+        if line.starts_with("-----END ") {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("Proc-Type:") {
+            encrypted = v.trim() == "4,ENCRYPTED";
+        } else if let Some(v) = line.strip_prefix("DEK-Info:") {
+            dek = Some(v.trim().to_string());
+        } else {
+            body.push_str(line);
+        }
+    }
+    let dek = dek
+        .filter(|_| encrypted)
+        .ok_or_else(|| PemError::Unsupported("no Proc-Type/DEK-Info headers".into()))?;
+    let (cipher, iv_hex) = dek
+        .split_once(',')
+        .ok_or_else(|| PemError::Malformed(format!("DEK-Info {dek:?}")))?;
+    let iv = hex::decode(iv_hex.trim())
+        .map_err(|_| PemError::Malformed(format!("DEK-Info iv {iv_hex:?}")))?;
+    let mut data =
+        Base64::decode_vec(&body).map_err(|e| PemError::Malformed(format!("base64: {e}")))?;
+    let (key_len, iv_len) = match cipher {
+        "AES-128-CBC" => (16, 16),
+        "AES-192-CBC" => (24, 16),
+        "AES-256-CBC" => (32, 16),
+        "DES-EDE3-CBC" => (24, 8),
+        other => return Err(PemError::Unsupported(format!("cipher {other}"))),
+    };
+    if iv.len() != iv_len {
+        return Err(PemError::Malformed(format!(
+            "{cipher} iv of {} bytes",
+            iv.len()
+        )));
+    }
+    let mut key = bytes_to_key(passphrase, &iv[..8], key_len);
+    let bad = |_| PemError::Malformed("cipher parameters".into());
+    let plain = match cipher {
+        "AES-128-CBC" => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, &iv)
+            .map_err(bad)?
+            .decrypt_padded::<Pkcs7>(&mut data)
+            .map(<[u8]>::to_vec),
+        "AES-192-CBC" => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, &iv)
+            .map_err(bad)?
+            .decrypt_padded::<Pkcs7>(&mut data)
+            .map(<[u8]>::to_vec),
+        "AES-256-CBC" => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, &iv)
+            .map_err(bad)?
+            .decrypt_padded::<Pkcs7>(&mut data)
+            .map(<[u8]>::to_vec),
+        _ => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+            .map_err(bad)?
+            .decrypt_padded::<Pkcs7>(&mut data)
+            .map(<[u8]>::to_vec),
+    };
+    key.fill(0);
+    data.fill(0);
+    // Every such key is a DER SEQUENCE: anything else is the wrong passphrase.
+    let mut plain = plain.map_err(|_| PemError::WrongPassphrase)?;
+    if plain.first() != Some(&0x30) {
+        plain.fill(0);
+        return Err(PemError::WrongPassphrase);
+    }
+    let b64 = Base64::encode_string(&plain);
+    plain.fill(0);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    b64.into_bytes().fill(0);
+    Ok(Secret::from(out))
+}
+
+/// OpenSSL's `EVP_BytesToKey` with MD5 and one round.
+fn bytes_to_key(passphrase: &[u8], salt: &[u8], len: usize) -> Vec<u8> {
+    let mut key = Vec::with_capacity(len + 16);
+    let mut prev: Vec<u8> = Vec::new();
+    while key.len() < len {
+        let mut c = md5::Context::new();
+        c.consume(&prev);
+        c.consume(passphrase);
+        c.consume(salt);
+        prev = c.finalize().0.to_vec();
+        key.extend_from_slice(&prev);
+    }
+    prev.fill(0);
+    key.truncate(len);
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_legacy_or_damaged_input_is_refused() {
+        assert!(matches!(
+            decrypt_legacy("no pem here", b"pw"),
+            Err(PemError::Malformed(_))
+        ));
+        let plain = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n";
+        assert!(matches!(
+            decrypt_legacy(plain, b"pw"),
+            Err(PemError::Unsupported(_))
+        ));
+        let odd = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+                   DEK-Info: AES-128-GCM,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert!(matches!(
+            decrypt_legacy(odd, b"pw"),
+            Err(PemError::Unsupported(_))
+        ));
+        let short_iv = odd.replace("AES-128-GCM,00", "AES-128-CBC,00");
+        assert!(matches!(
+            decrypt_legacy(&short_iv, b"pw"),
+            Err(PemError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn key_derivation_matches_openssl() {
+        // `openssl enc -aes-256-cbc -P -md md5 -S 0102030405060708 -pass pass:pw`
+        let key = bytes_to_key(b"pw", &[1, 2, 3, 4, 5, 6, 7, 8], 32);
+        assert_eq!(
+            hex::encode_upper(key),
+            "222776D258E716EFDAA0CF5A7E504B9D21982575418A44BE8D93693294778EEA"
+        );
+    }
+}

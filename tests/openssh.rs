@@ -400,14 +400,24 @@ async fn agent_authentication() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let added = Command::new("ssh-add")
-        .arg(&sshd.client_key)
-        .env("SSH_AUTH_SOCK", &sock)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(added);
+    // The socket file appears when the agent binds, a moment before it listens: on a busy
+    // machine the first `ssh-add` can come too early, so try again for a few seconds.
+    let add = || {
+        Command::new("ssh-add")
+            .arg(&sshd.client_key)
+            .env("SSH_AUTH_SOCK", &sock)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let added = Instant::now();
+    while !add() {
+        assert!(
+            added.elapsed() < Duration::from_secs(5),
+            "ssh-add could not reach the agent"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // libssh2 reads the agent socket from the environment; no other test here uses the agent.
     std::env::set_var("SSH_AUTH_SOCK", &sock);
     let mut o = sshd.options();

@@ -529,3 +529,32 @@ fn names_parse() {
     );
     assert_eq!(OnMismatch::default(), OnMismatch::Fail);
 }
+
+/// The same values as `captures_iter`, including empty matches next to multi-byte text.
+#[test]
+fn extraction_agrees_with_captures_iter() {
+    let texts = ["", "a=1 b=2\n", "é=1\nx*y\nöö", "key  =  v\n\tother = w\n"];
+    let regexes = [
+        r"(\w*)",
+        r"(\S+)\s*=\s*(\S+)",
+        r"(?m)^(\S*)",
+        r"x(\*)?",
+        r"(é)?",
+    ];
+    for src in regexes {
+        let Ok(re) = regex::Regex::new(src) else {
+            panic!("bad regex {src}")
+        };
+        for text in texts {
+            let want: Vec<String> = re
+                .captures_iter(text)
+                .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
+                .collect();
+            let got: Vec<String> = extract(Some(&re), text)
+                .into_iter()
+                .map(|e| e.value)
+                .collect();
+            assert_eq!(got, want, "{src} on {text:?}");
+        }
+    }
+}

@@ -326,6 +326,9 @@ pub struct CaptureOutcome {
     pub after_value: Option<String>,
 }
 
+/// Combined size of before and after from which the diff gets a thread of its own.
+const PARALLEL_BYTES: usize = 256 * 1024;
+
 /// Evaluates one capture of one host. `scheme` orders versions for the version change kinds.
 pub fn evaluate(
     capture: &str,
@@ -335,12 +338,24 @@ pub fn evaluate(
     scheme: VersionScheme,
 ) -> CaptureOutcome {
     let match_re = expect.and_then(|e| e.match_re.as_ref());
-    let after_entries = after.text().map(|t| extract(match_re, t));
-    let after_value = after_entries.as_ref().map(|entries| join_entries(entries));
-    let diff = match (before.text(), after.text()) {
-        (Some(b), Some(a)) => unified_diff(b, a, "before", "after"),
-        _ => None,
+    let extract_both = || {
+        let before_entries = match (expect, before.text()) {
+            (Some(_), Some(t)) => extract(match_re, t),
+            _ => Vec::new(),
+        };
+        (before_entries, after.text().map(|t| extract(match_re, t)))
     };
+    let (diff, (before_entries, after_entries)) = match (before.text(), after.text()) {
+        // Large captures: the diff runs on another thread while the values are extracted.
+        (Some(b), Some(a)) if b.len() + a.len() >= PARALLEL_BYTES => std::thread::scope(|s| {
+            let diff = s.spawn(|| unified_diff(b, a, "before", "after"));
+            let entries = extract_both();
+            (diff.join().unwrap_or(None), entries)
+        }),
+        (Some(b), Some(a)) => (unified_diff(b, a, "before", "after"), extract_both()),
+        _ => (None, extract_both()),
+    };
+    let after_value = after_entries.as_ref().map(|entries| join_entries(entries));
     let mut outcome = CaptureOutcome {
         capture: capture.to_string(),
         before: before.clone(),
@@ -365,7 +380,7 @@ pub fn evaluate(
     if outcome.verdict == Verdict::Mismatch {
         return outcome;
     }
-    let (Some(before_text), Some(after_entries)) = (before.text(), after_entries) else {
+    let (Some(_), Some(after_entries)) = (before.text(), after_entries) else {
         outcome.verdict = Verdict::NotCompared;
         let side = if before.text().is_none() {
             "before"
@@ -384,7 +399,6 @@ pub fn evaluate(
         }
         return outcome;
     };
-    let before_entries = extract(match_re, before_text);
     let (pairing, mut pairs) = pair_up(&before_entries, &after_entries);
     let spec = &expect.spec;
     if matches!(

@@ -33,15 +33,17 @@ pub fn unified_diff(old: &str, new: &str, old_label: &str, new_label: &str) -> O
     let _ = writeln!(out, "--- {old_label}");
     let _ = writeln!(out, "+++ {new_label}");
     for group in group_diff_ops(ops, CONTEXT_LINES) {
-        let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            continue;
-        };
-        let _ = writeln!(
-            out,
-            "@@ -{} +{} @@",
-            Range(first.old_range().start, last.old_range().end),
-            Range(first.new_range().start, last.new_range().end)
-        );
+        // `group_diff_ops` gives no empty group; an empty one would only lose its header.
+        if let (Some(first), Some(last)) = (group.first(), group.last()) {
+            let (old, new) = (first.old_range().start, first.new_range().start);
+            let (old_end, new_end) = (last.old_range().end, last.new_range().end);
+            let _ = writeln!(
+                out,
+                "@@ -{} +{} @@",
+                Range(old, old_end),
+                Range(new, new_end)
+            );
+        }
         for op in &group {
             let (tag, old_range, new_range) = op.as_tag_tuple();
             let (deleted, inserted) = match tag {
@@ -158,18 +160,12 @@ fn push_change(ops: &mut Vec<DiffOp>, o0: usize, o1: usize, n0: usize, n1: usize
     ops.push(op);
 }
 
-/// Adds one equal line, merged into the previous equal run when adjacent.
+/// Adds one equal line, extending the previous equal run if the last op is one: the caller
+/// pushes the change in any gap first, so an equal run last is always adjacent.
 fn push_equal(ops: &mut Vec<DiffOp>, o: usize, n: usize) {
-    if let Some(DiffOp::Equal {
-        old_index,
-        new_index,
-        len,
-    }) = ops.last_mut()
-    {
-        if *old_index + *len == o && *new_index + *len == n {
-            *len += 1;
-            return;
-        }
+    if let Some(DiffOp::Equal { len, .. }) = ops.last_mut() {
+        *len += 1;
+        return;
     }
     ops.push(DiffOp::Equal {
         old_index: o,

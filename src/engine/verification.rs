@@ -238,20 +238,17 @@ pub fn audit_spec(spec: &RunSpec) -> RunSpec {
             block
         })
         .collect();
+    // Everything else (limits, parameters, secrets, ...) is the run's own.
     RunSpec {
-        workflow: spec.workflow.clone(),
-        change: spec.change.clone(),
         hosts,
         tasks,
         waves: vec![WaveSpec {
             name: "audit".to_string(),
             hosts: targeted,
         }],
-        limits: spec.limits.clone(),
         rollout: RolloutPolicy::default(),
         windows: WindowPolicy::default(),
-        params: spec.params.clone(),
-        secrets: spec.secrets.clone(),
         verifies,
+        ..spec.clone()
     }
 }

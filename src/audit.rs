@@ -121,6 +121,22 @@ pub enum AuditEntry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A hook command ran on the controller (`approve` before anything connects).
+    Hook {
+        /// `approve`.
+        hook: String,
+        /// The command, secrets masked.
+        command: String,
+        /// `succeeded`, `exited with 3`, `timed out after 5m`, ...
+        outcome: String,
+        /// Its exit code, absent when killed or stopped at the timeout.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        /// Its standard output.
+        stdout: String,
+        /// Its standard error.
+        stderr: String,
+    },
     /// The head file was missing and rebuilt from an intact log: recorded so that deleting the
     /// head to hide a cut-off tail leaves a trace.
     HeadRecovered {

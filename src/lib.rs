@@ -4,6 +4,7 @@
 //! source → [`ast`] (by [`syntax`]) → checked [`program`] (by [`check`]) → plan → events.
 //! See `ARCHITECTURE.md` for the data flow, the code map and the invariants.
 
+pub mod api;
 pub mod ast;
 pub mod audit;
 pub mod check;
@@ -11,6 +12,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod engine;
 pub mod fmt;
+pub mod hooks;
 pub mod inventory;
 pub mod inventory_ansible;
 pub mod journal;

@@ -1,6 +1,7 @@
 //! `sflow lsp`: a language server on stdio (lsp-server + lsp-types). Input: JSON-RPC
 //! messages from the editor; output: diagnostics on open and change (the checker's, with the
-//! same codes and spans as `sflow check`), hover, go to definition and completion.
+//! same codes and spans as `sflow check`), hover, go to definition, completion and
+//! whole-document formatting (the formatter of `sflow fmt`).
 
 mod analysis;
 mod features;
@@ -63,6 +64,7 @@ pub fn capabilities() -> lsp::ServerCapabilities {
             trigger_characters: Some(vec![".".into(), " ".into(), ",".into(), "[".into()]),
             ..lsp::CompletionOptions::default()
         }),
+        document_formatting_provider: Some(lsp::OneOf::Left(true)),
         ..lsp::ServerCapabilities::default()
     }
 }
@@ -234,6 +236,7 @@ impl Server<'_> {
                     Some(lsp::CompletionResponse::Array(items))
                 })
             }
+            lsp::request::Formatting::METHOD => self.formatting(req),
             other => Err(Response::new_err(
                 id.clone(),
                 ErrorCode::MethodNotFound as i32,
@@ -243,6 +246,23 @@ impl Server<'_> {
         match result {
             Ok(resp) | Err(resp) => self.send(resp),
         }
+    }
+
+    /// `textDocument/formatting`: one edit replacing the whole document with what `sflow fmt`
+    /// writes; no edit when it is already formatted or does not parse (a broken document is
+    /// never rewritten).
+    fn formatting(&self, req: Request) -> Result<Response, Response> {
+        let id = req.id.clone();
+        let params: lsp::DocumentFormattingParams =
+            serde_json::from_value(req.params).map_err(|e| {
+                Response::new_err(id.clone(), ErrorCode::InvalidParams as i32, e.to_string())
+            })?;
+        let edits = self
+            .docs
+            .get(params.text_document.uri.as_str())
+            .map(|d| features::formatting(&d.analysis.text))
+            .unwrap_or_default();
+        Ok(Response::new_ok(id, edits))
     }
 
     /// Answers a request about a position in a document with `f(server, params, uri, offset)`.

@@ -131,6 +131,8 @@ pub struct Workflow {
     pub params: Vec<Param>,
     /// `secret` declarations in order: sources only, never values.
     pub secrets: Vec<Secret>,
+    /// `sudo_password = SECRET`: the secret written to `sudo -S` for tasks with `sudo = true`.
+    pub sudo_password: Option<String>,
     /// `approve { command = ... }`.
     pub approve: Option<Approve>,
     /// `notify { ... }`.
@@ -365,6 +367,8 @@ pub struct Notify {
     pub on: Vec<NotifyEvent>,
     /// The command, run on the controller.
     pub command: CommandTemplate,
+    /// `timeout = 30s`: longest one call may take (default: 10s).
+    pub timeout: Option<std::time::Duration>,
     /// Where it was declared.
     pub span: Span,
 }

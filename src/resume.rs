@@ -2,6 +2,8 @@
 //! run and the operator's choice for tasks of unknown outcome, and hands back what the next
 //! session must not run again (with the outputs they gave) and where attempt numbers continue.
 
+use crate::engine::spec::TaskOutcome;
+use crate::engine::TaskState as EngineState;
 use crate::store::{host_name, process_alive, RunId, RunStatus, RunStore, StoreError};
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,22 +22,14 @@ pub enum UnknownPolicy {
 /// A `(host, task)` pair.
 pub type HostTask = (String, String);
 
-/// A task that a resumed session must not run again.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DoneTask {
-    /// The command it ran, as journaled (secrets masked).
-    pub command: String,
-    /// Its standard output, as journaled (capped, masked).
-    pub stdout: String,
-}
-
 /// What a resumed session starts from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResumeState {
     /// The run.
     pub run: RunId,
-    /// Tasks not to run again, with what they ran and gave (for captures and conditions).
-    pub done: HashMap<HostTask, DoneTask>,
+    /// Tasks not to run again, with the outcome they had (for captures and conditions): give
+    /// them to the engine as `RunOptions::done`.
+    pub done: HashMap<HostTask, TaskOutcome>,
     /// Attempts made so far per task, so that the new session's attempts number after them.
     pub attempt_base: HashMap<HostTask, u32>,
     /// Tasks whose outcome was unknown, in the order they started.
@@ -147,21 +141,30 @@ pub fn prepare(
             tasks: unknown,
         });
     }
-    let mut last: BTreeMap<HostTask, DoneTask> = BTreeMap::new();
+    // The last attempt of each task is its outcome (the log lists attempts in order).
+    let mut last: BTreeMap<HostTask, TaskOutcome> = BTreeMap::new();
     for e in store.log(run, None, None)? {
-        let done = DoneTask {
-            command: e.command,
+        let outcome = TaskOutcome {
+            state: engine_state(&e.state),
+            exit: e.exit_code,
             stdout: e.stdout,
+            stderr: e.stderr,
         };
-        last.insert((e.host, e.task), done);
+        last.insert((e.host, e.task), outcome);
     }
     let mut done = HashMap::new();
     let mut attempt_base = HashMap::new();
     for s in &states {
         let key = (s.host.clone(), s.task.clone());
         attempt_base.insert(key.clone(), s.attempts);
-        if s.is_done() || (s.is_unknown() && policy == UnknownPolicy::Skip) {
-            let out = last.get(&key).cloned().unwrap_or_default();
+        let skipped_unknown = s.is_unknown() && policy == UnknownPolicy::Skip;
+        if s.is_done() || skipped_unknown {
+            let mut out = last.get(&key).cloned().unwrap_or_default();
+            out.state = if skipped_unknown {
+                Some(EngineState::Ok)
+            } else {
+                engine_state(&s.state)
+            };
             done.insert(key, out);
         }
     }
@@ -173,68 +176,34 @@ pub fn prepare(
     })
 }
 
+/// The engine's state for a finished task's stored state name.
+fn engine_state(stored: &str) -> Option<EngineState> {
+    match stored {
+        "ok" => Some(EngineState::Ok),
+        "skipped" => Some(EngineState::Skipped),
+        "failed_allowed" => Some(EngineState::FailedAllowed),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewRun, SqliteStore, StoreOptions, Write};
-    use chrono::{DateTime, Utc};
+    use crate::store::fixtures::{dead_pid, finished, started, store_with_run, t as at};
+    use crate::store::{SqliteStore, Write};
 
-    fn at(n: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_790_000_000 + n, 0).unwrap_or_default()
-    }
-
+    /// A run whose controller died: `a` ok and `b` failed then restarted on h1, `a` started on
+    /// h2.
     fn crashed_run(dir: &std::path::Path) -> (SqliteStore, RunId) {
-        let mut s = SqliteStore::open(&dir.join("state.db"), &StoreOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut child = std::process::Command::new("true")
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let dead = child.id();
-        let _ = child.wait();
-        let id = s
-            .create_run(&NewRun {
-                workflow: "w".into(),
-                workflow_path: "w.sflow".into(),
-                plan_json: "{}".into(),
-                plan_hash: String::new(),
-                params: BTreeMap::new(),
-                operator: "a@b".into(),
-                change_ticket: None,
-                started_at: at(0),
-                controller_pid: dead,
-                controller_host: host_name(),
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
-        let w = |host: &str, task: &str, attempt, fin: Option<&str>| {
-            let mut v = vec![Write::TaskStarted {
-                host: host.into(),
-                task: task.into(),
-                attempt,
-                at: at(1),
-                command: "c".into(),
-            }];
-            if let Some(state) = fin {
-                v.push(Write::TaskFinished {
-                    host: host.into(),
-                    task: task.into(),
-                    attempt,
-                    at: at(2),
-                    state: state.into(),
-                    exit_code: Some(0),
-                    duration_ms: 1,
-                    stdout: format!("{task}@{host}"),
-                    stderr: String::new(),
-                });
-            }
-            v
-        };
-        let writes: Vec<Write> = [
-            w("h1", "a", 1, Some("ok")),
-            w("h1", "b", 1, Some("failed")),
-            w("h1", "b", 2, None),
-            w("h2", "a", 1, None),
-        ]
-        .concat();
+        let (mut s, id) = store_with_run(dir, dead_pid());
+        let writes = [
+            started("h1", "a", 1, 1),
+            finished("h1", "a", 1, 2, "ok", 0),
+            started("h1", "b", 1, 3),
+            finished("h1", "b", 1, 4, "failed", 1),
+            started("h1", "b", 2, 5),
+            started("h2", "a", 1, 6),
+        ];
         s.apply(&id, &writes).unwrap_or_else(|e| panic!("{e}"));
         (s, id)
     }
@@ -252,16 +221,15 @@ mod tests {
         }
         let rerun = prepare(&s, &id, UnknownPolicy::Rerun).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(rerun.done.len(), 1);
-        assert_eq!(
-            rerun
-                .done
-                .get(&("h1".into(), "a".into()))
-                .map(|d| d.stdout.as_str()),
-            Some("a@h1")
-        );
+        let a = rerun.done.get(&("h1".into(), "a".into()));
+        assert_eq!(a.map(|d| d.stdout.as_str()), Some("a on h1\n"));
+        assert_eq!(a.and_then(|d| d.state), Some(EngineState::Ok));
         assert_eq!(rerun.attempt_base.get(&("h1".into(), "b".into())), Some(&2));
         let skip = prepare(&s, &id, UnknownPolicy::Skip).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(skip.done.len(), 3);
+        // Treated as done: the engine sees them as succeeded.
+        let h2a = skip.done.get(&("h2".into(), "a".into()));
+        assert_eq!(h2a.and_then(|d| d.state), Some(EngineState::Ok));
     }
 
     #[test]

@@ -81,7 +81,13 @@ pub fn load(text: &str) -> Result<Plan, SealError> {
 }
 
 /// Checks that every host of the plan is in `inventory` with the same connection settings and
-/// attributes.
+/// attributes, and that the inventory adds no host to a group the plan runs on.
+///
+/// A plan records the digest of its whole inventory ([`crate::plan::InventoryDigest`]): any
+/// other inventory is refused, naming hosts added, removed or changed where it can. A plan
+/// written before digests existed records only the hosts it touches: there a host of
+/// `inventory` missing from the plan counts as added when it shares a group with plan hosts and
+/// every other member of that group is in the plan (the group was targeted as a whole).
 pub fn check_inventory(plan: &Plan, inventory: &Inventory) -> Result<(), SealError> {
     let by_name: BTreeMap<&str, &crate::program::Host> = inventory
         .hosts
@@ -91,7 +97,10 @@ pub fn check_inventory(plan: &Plan, inventory: &Inventory) -> Result<(), SealErr
     let mut differences = Vec::new();
     for h in &plan.hosts {
         let Some(inv) = by_name.get(h.name.as_str()) else {
-            differences.push(format!("host `{}` is not in the inventory", h.name));
+            differences.push(format!(
+                "host `{}` removed: it is in the plan, not in the inventory",
+                h.name
+            ));
             continue;
         };
         let mut field = |name: &str, planned: String, given: String| {
@@ -122,11 +131,70 @@ pub fn check_inventory(plan: &Plan, inventory: &Inventory) -> Result<(), SealErr
             }
         }
     }
+    if plan.inventory.is_empty() {
+        // A plan from before inventory digests: judge added hosts by the groups it runs on.
+        differences.extend(added_hosts(plan, inventory));
+    } else {
+        let given = crate::plan::InventoryDigest::of(inventory);
+        if given.sha256 != plan.inventory.sha256 {
+            let sealed: std::collections::BTreeSet<&str> =
+                plan.inventory.hosts.iter().map(String::as_str).collect();
+            let now: std::collections::BTreeSet<&str> =
+                given.hosts.iter().map(String::as_str).collect();
+            let planned: std::collections::BTreeSet<&str> =
+                plan.hosts.iter().map(|h| h.name.as_str()).collect();
+            for added in now.difference(&sealed) {
+                differences.push(format!(
+                    "host `{added}` added: it is in the inventory, not in the plan's"
+                ));
+            }
+            for removed in sealed.difference(&now).filter(|h| !planned.contains(*h)) {
+                differences.push(format!(
+                    "host `{removed}` removed: it is in the plan's inventory, not in this one"
+                ));
+            }
+            if differences.is_empty() {
+                differences.push(
+                    "the inventory differs from the plan's in hosts the plan does not run on or \
+                     in its groups (a changed attribute or group can change what a target \
+                     selects): plan again against this inventory"
+                        .to_owned(),
+                );
+            }
+        }
+    }
     if differences.is_empty() {
         Ok(())
     } else {
         Err(SealError::InventoryDiffers { differences })
     }
+}
+
+/// Hosts of `inventory` the plan lacks although the rest of one of their groups is in it.
+fn added_hosts(plan: &Plan, inventory: &Inventory) -> Vec<String> {
+    let planned: std::collections::BTreeSet<&str> =
+        plan.hosts.iter().map(|h| h.name.as_str()).collect();
+    let mut added: BTreeMap<&str, &str> = BTreeMap::new();
+    for g in inventory.groups.values() {
+        let names = inventory.names(&g.hosts);
+        let (inside, outside): (Vec<&str>, Vec<&str>) =
+            names.iter().partition(|n| planned.contains(**n));
+        // One planned member is too little to say the group was targeted as a whole.
+        if inside.len() >= 2 {
+            for n in outside {
+                added.entry(n).or_insert(g.name.as_str());
+            }
+        }
+    }
+    added
+        .into_iter()
+        .map(|(host, group)| {
+            format!(
+                "host `{host}` added: it is in the inventory (group `{group}`, which the plan \
+                 runs on), not in the plan"
+            )
+        })
+        .collect()
 }
 
 fn json<T: Serialize>(v: &T) -> serde_json::Value {

@@ -50,6 +50,7 @@ fn plan() -> Plan {
         change: Some("CHG-1".into()),
         params: BTreeMap::new(),
         secrets: Vec::new(),
+        sudo_password: None,
         approve: None,
         notify: None,
         hosts: vec![host(1), host(2)],
@@ -95,6 +96,7 @@ fn plan() -> Plan {
             bake: Duration::ZERO,
         },
         verifies: Vec::new(),
+        inventory: crate::plan::InventoryDigest::default(),
     };
     plan.hash = plan.compute_hash();
     plan
@@ -162,7 +164,39 @@ fn another_inventory_is_refused_saying_what_differs() {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("`web1` is not in the inventory"), "{err}");
+    assert!(err.contains("host `web1` removed"), "{err}");
+}
+
+#[test]
+fn a_host_added_to_a_group_the_plan_runs_on_is_reported() {
+    let plan = plan();
+    let mut inv = inventory(&plan);
+    let web3 = p::Host {
+        id: HostId(2),
+        name: "web3".into(),
+        address: "10.0.0.3".into(),
+        ..inv.hosts[0].clone()
+    };
+    inv.hosts.push(web3);
+    let group = |name: &str, ids: &[u32]| p::Group {
+        name: name.into(),
+        hosts: p::HostSet::from_ids(ids.iter().map(|i| HostId(*i))),
+        span: crate::span::Span::default(),
+    };
+    // A host outside every targeted group is not the plan's business.
+    assert_eq!(check_inventory(&plan, &inv), Ok(()));
+    inv.groups.insert("web".into(), group("web", &[0, 1, 2]));
+    match check_inventory(&plan, &inv) {
+        Err(SealError::InventoryDiffers { differences }) => assert_eq!(
+            differences,
+            vec![
+                "host `web3` added: it is in the inventory (group `web`, which the plan runs on), \
+                 not in the plan"
+                    .to_owned()
+            ]
+        ),
+        other => panic!("expected an added host, got {other:?}"),
+    }
 }
 
 #[test]
@@ -187,4 +221,41 @@ fn a_changed_plan_names_its_changes() {
         check_unchanged(&before, &after),
         Err(SealError::PlanChanged { .. })
     ));
+}
+
+#[test]
+fn a_plan_with_an_inventory_digest_refuses_any_other_inventory() {
+    let mut plan = plan();
+    let inv = inventory(&plan);
+    plan.inventory = crate::plan::InventoryDigest::of(&inv);
+    assert_eq!(check_inventory(&plan, &inv), Ok(()));
+
+    // A host added outside every group the plan runs on is still another inventory.
+    let mut added = inv.clone();
+    added.hosts.push(p::Host {
+        id: HostId(2),
+        name: "db9".into(),
+        ..inv.hosts[0].clone()
+    });
+    let said = check_inventory(&plan, &added)
+        .err()
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_default();
+    assert!(said.contains("host `db9` added"), "{said}");
+
+    // A new group changes what targets could select, though no host changed.
+    let mut grouped = inv.clone();
+    grouped.groups.insert(
+        "extra".into(),
+        p::Group {
+            name: "extra".into(),
+            hosts: p::HostSet::from_ids([HostId(0)]),
+            span: crate::span::Span::default(),
+        },
+    );
+    let said = check_inventory(&plan, &grouped)
+        .err()
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_default();
+    assert!(said.contains("in its groups"), "{said}");
 }

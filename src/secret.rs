@@ -67,6 +67,16 @@ pub enum SecretSource {
 /// Why a secret could not be resolved. Messages never contain the value.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SecretError {
+    /// The secret is asked for with `prompt(..)` and the process has no terminal to ask on.
+    #[error("secret `{name}` is read from a prompt and there is no terminal to prompt on")]
+    #[diagnostic(
+        code(sflow::secret::no_terminal),
+        help("run on a terminal, or declare it with env(\"VAR\") or command(\"...\")")
+    )]
+    NoTerminal {
+        /// The secret's name.
+        name: String,
+    },
     /// The prompt needs a terminal and none could be read.
     #[error("cannot prompt for secret `{name}`: {source}")]
     #[diagnostic(
@@ -110,6 +120,13 @@ pub enum SecretError {
 pub fn resolve(name: &str, source: &SecretSource) -> Result<Secret, SecretError> {
     let value = match source {
         SecretSource::Prompt(text) => {
+            // rpassword reads from the controlling terminal with echo off; without one it
+            // would fail with a bare OS error, so say plainly what is missing.
+            if !has_terminal() {
+                return Err(SecretError::NoTerminal {
+                    name: name.to_owned(),
+                });
+            }
             Zeroizing::new(rpassword::prompt_password(text).map_err(|source| {
                 SecretError::Prompt {
                     name: name.to_owned(),
@@ -137,6 +154,15 @@ pub fn resolve(name: &str, source: &SecretSource) -> Result<Secret, SecretError>
         name: name.to_owned(),
         value,
     })
+}
+
+/// Whether a controlling terminal can be opened to prompt on (what rpassword reads from).
+pub fn has_terminal() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
 }
 
 fn run_secret_command(name: &str, cmd: &str) -> Result<Zeroizing<String>, SecretError> {
@@ -340,9 +366,12 @@ mod tests {
     #[test]
     fn prompt_without_terminal_is_an_error_not_a_hang() {
         // Under a test harness there may be a controlling terminal; only check when there is none.
-        if std::fs::File::open("/dev/tty").is_err() {
+        if !has_terminal() {
             let err = resolve("x", &SecretSource::Prompt("password: ".into()));
-            assert!(matches!(err, Err(SecretError::Prompt { .. })));
+            assert!(
+                matches!(err, Err(SecretError::NoTerminal { .. })),
+                "{err:?}"
+            );
         }
     }
 }

@@ -1,21 +1,30 @@
 //! Durable runs end to end: the engine journaled into the store and audit log, secrets kept out
-//! of every file and event, and crash recovery (a child run SIGKILLed at random points, then
-//! resumed with `--rerun-unknown`: every task ran, finished ones exactly once, and the journal
-//! agrees with what the hosts saw).
+//! of every file and event, a run deferred by its window resumed in the next one (virtual
+//! time), crash recovery through the binary over SSH (`crash`), and the operator's commands
+//! (`cli`).
+
+#[path = "durable/bin.rs"]
+mod bin;
+#[path = "durable/cli.rs"]
+mod cli;
+#[path = "durable/crash.rs"]
+mod crash;
 
 use sflow::audit;
 use sflow::engine::runner::{CommandOutput, CommandRequest, RunFuture, Runner};
+use sflow::engine::spec::WindowCheck;
 use sflow::engine::{
-    execute, EventSink, HostSpec, Recorder, RunOptions, RunSpec, RunStatus, TaskSpec, WaveSpec,
+    execute, EventKind, EventSink, HostSpec, Recorder, RunOptions, RunSpec, RunStatus, TaskSpec,
+    VirtualClock, WaveSpec,
 };
 use sflow::journal::{self, SessionConfig};
 use sflow::resume::{self, UnknownPolicy};
 use sflow::secret::{Redactor, Secret};
 use sflow::store::{self, NewRun, RunStore as _, SqliteStore, StoreOptions};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const CANARY: &str = "canary-e2e-3b8f0d";
@@ -65,21 +74,28 @@ fn fleet_spec(hosts: usize, tasks: usize, limit: usize) -> RunSpec {
             t
         })
         .collect();
-    let mut spec = RunSpec {
-        workflow: "crash".into(),
-        hosts: (0..hosts)
-            .map(|i| HostSpec::named(format!("h{i:02}")))
-            .collect(),
+    let hosts = (0..hosts)
+        .map(|i| HostSpec::named(format!("h{i:02}")))
+        .collect();
+    let mut spec = one_wave("crash", hosts, tasks);
+    spec.limits.max_servers = Some(limit);
+    spec.secrets = BTreeMap::from([("token".to_owned(), CANARY.to_owned())]);
+    spec
+}
+
+/// A run of `tasks` on `hosts`, all in one wave.
+fn one_wave(workflow: &str, hosts: Vec<HostSpec>, tasks: Vec<TaskSpec>) -> RunSpec {
+    let all = (0..hosts.len()).collect();
+    RunSpec {
+        workflow: workflow.into(),
+        hosts,
         tasks,
         waves: vec![WaveSpec {
             name: "all".into(),
             hosts: all,
         }],
         ..RunSpec::default()
-    };
-    spec.limits.max_servers = Some(limit);
-    spec.secrets = BTreeMap::from([("token".to_owned(), CANARY.to_owned())]);
-    spec
+    }
 }
 
 fn config(dir: &Path) -> SessionConfig {
@@ -104,20 +120,6 @@ fn new_run() -> NewRun {
         controller_pid: std::process::id(),
         controller_host: store::host_name(),
     }
-}
-
-fn markers(dir: &Path) -> HashMap<(String, String), usize> {
-    let mut counts = HashMap::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let host = entry.file_name().to_string_lossy().into_owned();
-        for line in std::fs::read_to_string(entry.path())
-            .unwrap_or_default()
-            .lines()
-        {
-            *counts.entry((host.clone(), line.to_owned())).or_insert(0) += 1;
-        }
-    }
-    counts
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -196,175 +198,225 @@ async fn an_engine_run_is_journaled_audited_and_free_of_secrets() {
     }
 }
 
-/// Run by `crash_recovery_*` as a child process: journals a run of the crash fleet and prints
-/// its id, then runs until done or killed.
-#[test]
-#[ignore = "child process of the crash test"]
-fn crash_child() {
-    let Some(dir) = std::env::var_os("SFLOW_CRASH_DIR").map(PathBuf::from) else {
-        return;
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    rt.block_on(async {
-        let spec = fleet_spec(50, 5, 10);
-        let runner: Arc<dyn Runner> = Arc::new(MarkerRunner {
-            dir: dir.join("hosts"),
-            delay: Duration::from_millis(2),
-        });
-        let session = journal::start(&config(&dir), &new_run(), &spec, runner)
-            .unwrap_or_else(|e| panic!("{e}"));
-        println!("RUN {}", session.run);
-        let _ = std::io::stdout().flush();
-        let options = RunOptions {
-            sinks: vec![Box::new(session.sink)],
-            ..RunOptions::default()
-        };
-        execute(spec, session.runner, options).await;
-    });
-}
+/// Open the first ten minutes of every hour (UTC).
+struct FirstTenMinutes;
 
-/// A tiny deterministic generator for kill delays (no extra dependency).
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
+impl WindowCheck for FirstTenMinutes {
+    fn remaining(&self, at: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+        let into = at.timestamp().rem_euclid(3600);
+        (into < 600).then(|| Duration::from_secs(u64::try_from(600 - into).unwrap_or(0)))
+    }
 
-fn crash_and_resume(seed: u64) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let marks = dir.path().join("hosts");
-    std::fs::create_dir_all(&marks).unwrap_or_else(|e| panic!("{e}"));
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
-    let mut child = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "crash_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("SFLOW_CRASH_DIR", dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    // Wait until the run exists (deterministic), then kill it at a random point of its work.
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    let mut lines = BufReader::new(stdout).lines();
-    let run = loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                // libtest may print its own text before ours on the same line.
-                if let Some(at) = l.find("RUN ") {
-                    break l[at + 4..].trim().to_owned();
-                }
-            }
-            _ => panic!("child ended before starting its run"),
+    fn next_open(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        if self.remaining(at).is_some() {
+            return Some(at);
         }
-    };
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    std::thread::sleep(Duration::from_millis(next(&mut s) % 120));
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
+        let into = at.timestamp().rem_euclid(3600);
+        chrono::DateTime::from_timestamp(at.timestamp() - into + 3600, 0)
+    }
+}
 
+/// Hosts whose every command takes four minutes (of tokio's paused time), recorded.
+#[derive(Clone, Default)]
+struct SlowHosts {
+    sent: Arc<Mutex<Vec<(String, String, String)>>>,
+}
+
+impl Runner for SlowHosts {
+    fn run(&self, req: CommandRequest) -> RunFuture {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push((req.host.clone(), req.task.clone(), req.command.clone()));
+        }
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(240)).await;
+            Ok(CommandOutput {
+                exit: Some(0),
+                stdout: format!("{} out\n", req.task),
+                stderr: String::new(),
+            })
+        })
+    }
+}
+
+/// Three hosts in the window above, three chained four-minute tasks: `t2` uses `t0`'s capture
+/// and runs only when `t1` succeeded.
+fn windowed_spec() -> RunSpec {
+    let all = vec![0, 1, 2];
+    let window: Arc<dyn WindowCheck> = Arc::new(FirstTenMinutes);
+    let mut tasks = Vec::new();
+    for k in 0..3 {
+        let run = if k == 2 { "use ${ver}" } else { "step" };
+        let mut t = TaskSpec::new(format!("t{k}"), all.clone(), run);
+        t.estimate = Duration::from_secs(240);
+        if k > 0 {
+            t.after = vec![k - 1];
+        }
+        tasks.push(t);
+    }
+    tasks[0].capture = Some("ver".into());
+    tasks[2].when = Some(Arc::new(|f: &sflow::engine::spec::HostFacts<'_>| {
+        Ok(f.value("t1.ok").as_deref() == Some("true"))
+    }));
+    let hosts = (0..3)
+        .map(|i| HostSpec {
+            windows: vec![window.clone()],
+            ..HostSpec::named(format!("w{i}"))
+        })
+        .collect();
+    one_wave("windowed", hosts, tasks)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_deferred_by_its_window_resumes_in_the_next_one_without_repeating_work() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let cfg = config(dir.path());
+    let hosts = SlowHosts::default();
+    let two_am = chrono::DateTime::from_timestamp(1_796_608_800, 0).unwrap_or_default();
+    let session = journal::start(&cfg, &new_run(), &windowed_spec(), Arc::new(hosts.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The runner is used bare: waiting on the journal thread would let paused time jump ahead.
+    let options = RunOptions {
+        clock: Arc::new(VirtualClock::starting_at(two_am)),
+        sinks: vec![Box::new(session.sink)],
+        ..RunOptions::default()
+    };
+    let first = execute(windowed_spec(), Arc::new(hosts.clone()), options).await;
+    assert_eq!(first.status, RunStatus::Deferred);
+    let sent_first = hosts.sent.lock().map(|s| s.len()).unwrap_or(0);
+    assert_eq!(
+        sent_first, 6,
+        "t0 and t1 fit the window on each host, t2 does not"
+    );
+
     let st =
         SqliteStore::open(&cfg.state, &StoreOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let before = st.task_states(&run).unwrap_or_else(|e| panic!("{e}"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let unknown: Vec<(String, String)> = match resume::prepare(&st, &run, UnknownPolicy::Ask) {
-        Err(resume::ResumeError::Unknown { tasks, .. }) => tasks,
-        _ => Vec::new(),
-    };
-    match resume::prepare(&st, &run, UnknownPolicy::Rerun) {
-        Ok(state) => {
-            assert_eq!(state.unknown, unknown);
-            let spec = fleet_spec(50, 5, 10);
-            let runner: Arc<dyn Runner> = Arc::new(MarkerRunner {
-                dir: marks.clone(),
-                delay: Duration::ZERO,
-            });
-            let session = journal::resume(&cfg, &state, UnknownPolicy::Rerun, None, &spec, runner)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let options = RunOptions {
-                sinks: vec![Box::new(session.sink)],
-                ..RunOptions::default()
-            };
-            let result = rt.block_on(execute(spec, session.runner, options));
-            assert_eq!(result.status, RunStatus::Succeeded, "seed {seed}");
-            assert_eq!(session.status.failure(), None);
-        }
-        Err(resume::ResumeError::Finished { .. }) => {}
-        Err(e) => panic!("seed {seed}: {e}"),
-    }
-
-    let after = st.task_states(&run).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(after.len(), 250, "seed {seed}");
-    assert!(after.iter().all(|t| t.is_done()), "seed {seed}: {after:?}");
-    let seen = markers(&marks);
-    let log = st.log(&run, None, None).unwrap_or_else(|e| panic!("{e}"));
-    let mut journaled: HashMap<(String, String), (usize, usize)> = HashMap::new();
-    for e in &log {
-        let j = journaled
-            .entry((e.host.clone(), e.task.clone()))
-            .or_default();
-        j.0 += 1;
-        if e.state == "ok" {
-            j.1 += 1;
-        }
-    }
-    let finished_before: Vec<_> = before.iter().filter(|t| t.is_done()).collect();
-    eprintln!(
-        "seed {seed}: {} finished, {} unknown before resume",
-        finished_before.len(),
-        unknown.len()
+    let run = session.run.clone();
+    assert_eq!(
+        st.show(&run).map(|d| d.summary.status).ok(),
+        Some(store::RunStatus::Deferred)
     );
-    for t in &finished_before {
-        let key = (t.host.clone(), t.task.clone());
-        assert_eq!(
-            seen.get(&key),
-            Some(&1),
-            "seed {seed}: {key:?} finished before the crash"
-        );
+    let state = resume::prepare(&st, &run, UnknownPolicy::Ask).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(state.done.len(), 6);
+    let session = journal::resume(
+        &cfg,
+        &state,
+        UnknownPolicy::Ask,
+        None,
+        &windowed_spec(),
+        Arc::new(hosts.clone()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let recorder = Recorder::default();
+    let three_am = two_am + chrono::Duration::hours(1);
+    let options = RunOptions {
+        clock: Arc::new(VirtualClock::starting_at(three_am)),
+        sinks: vec![Box::new(session.sink), Box::new(recorder.clone())],
+        done: session.done,
+        ..RunOptions::default()
+    };
+    let second = execute(windowed_spec(), Arc::new(hosts.clone()), options).await;
+    assert_eq!(second.status, RunStatus::Succeeded);
+
+    let sent = hosts.sent.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for (h, t, _) in &sent {
+        *seen.entry((h.clone(), t.clone())).or_insert(0) += 1;
     }
-    for (key, (attempts, ok)) in &journaled {
-        let ran = seen.get(key).copied().unwrap_or(0);
-        // Every command a host saw was journaled before it was sent; every journaled success
-        // was seen by the host; only an unknown task may have run twice.
-        assert!(
-            ran <= *attempts,
-            "seed {seed}: {key:?} ran {ran} times, journaled {attempts}"
-        );
-        assert!(
-            ran >= *ok && *ok == 1,
-            "seed {seed}: {key:?} ran {ran}, ok {ok}"
-        );
-        if ran > 1 {
-            assert!(
-                unknown.contains(key),
-                "seed {seed}: {key:?} ran twice but was not unknown"
-            );
-        }
-    }
-    assert_eq!(seen.len(), 250, "seed {seed}");
-    assert!(seen.keys().all(|k| journaled.contains_key(k)));
+    assert_eq!(seen.len(), 9);
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+    // t2 saw t0's capture and t1's success from the first session.
+    let t2: Vec<_> = sent.iter().filter(|(_, t, _)| t == "t2").collect();
+    assert_eq!(t2.len(), 3);
+    assert!(t2.iter().all(|(_, _, c)| c.contains("t0 out")), "{t2:?}");
+    let started_again = recorder
+        .events()
+        .into_iter()
+        .any(|e| matches!(&e.kind, EventKind::TaskStarted { task, .. } if task != "t2"));
+    assert!(!started_again, "nothing finished was started again");
+
+    let states = st.task_states(&run).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(states.len(), 9);
+    assert!(
+        states.iter().all(|t| t.is_done() && t.attempts == 1),
+        "{states:?}"
+    );
+    assert_eq!(
+        st.show(&run).map(|d| d.summary.status).ok(),
+        Some(store::RunStatus::Succeeded)
+    );
     let report = audit::verify(cfg.audit.as_deref().unwrap_or(Path::new("")))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(report.is_ok(), "seed {seed}: {report:?}");
+    assert!(report.is_ok(), "{report:?}");
 }
 
-#[test]
-fn crash_recovery_runs_every_finished_task_exactly_once() {
-    for seed in 1..=5 {
-        crash_and_resume(seed);
-    }
+#[tokio::test(start_paused = true)]
+async fn the_done_set_settles_tasks_with_their_earlier_outcome_without_sending_them() {
+    use sflow::engine::spec::{HostFacts, TaskOutcome};
+    use sflow::engine::TaskState;
+    let mut tasks = vec![
+        TaskSpec::new("t0", vec![0], "first"),
+        TaskSpec::new("t1", vec![0], "second"),
+        TaskSpec::new("t2", vec![0], "third ${t1.stdout}"),
+    ];
+    tasks[1].after = vec![0];
+    tasks[1].allow_failure = true;
+    tasks[2].after = vec![1];
+    tasks[2].when = Some(Arc::new(|f: &HostFacts<'_>| {
+        Ok(f.value("t0.skipped").as_deref() == Some("true")
+            && f.value("t1.failed").as_deref() == Some("true"))
+    }));
+    let spec = one_wave("settle", vec![HostSpec::named("h0")], tasks);
+    let outcome = |state, exit: i32, stdout: &str| TaskOutcome {
+        state: Some(state),
+        exit: Some(exit),
+        stdout: stdout.into(),
+        stderr: String::new(),
+    };
+    let key = |h: &str, t: &str| (h.to_owned(), t.to_owned());
+    let done = HashMap::from([
+        (key("h0", "t0"), outcome(TaskState::Skipped, 0, "")),
+        (
+            key("h0", "t1"),
+            outcome(TaskState::FailedAllowed, 3, "partial"),
+        ),
+        // Names the spec does not know are ignored.
+        (key("ghost", "t0"), outcome(TaskState::Ok, 0, "")),
+    ]);
+    let hosts = SlowHosts::default();
+    let recorder = Recorder::default();
+    let options = RunOptions {
+        sinks: vec![Box::new(recorder.clone())],
+        done,
+        ..RunOptions::default()
+    };
+    let result = execute(spec, Arc::new(hosts.clone()), options).await;
+    assert_eq!(result.status, RunStatus::Succeeded);
+    let sent = hosts.sent.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].1, "t2");
+    assert!(sent[0].2.contains("partial"), "{sent:?}");
+    let settled: Vec<(String, TaskState, u32)> = recorder
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::TaskFinished {
+                task,
+                state,
+                attempts,
+                ..
+            } => Some((task, state, attempts)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        settled,
+        vec![
+            ("t0".to_owned(), TaskState::Skipped, 0),
+            ("t1".to_owned(), TaskState::FailedAllowed, 0),
+            ("t2".to_owned(), TaskState::Ok, 1),
+        ]
+    );
 }

@@ -108,6 +108,7 @@ async fn run_with(
         sinks: vec![Box::new(recorder.clone()) as Box<dyn EventSink>],
         control,
         confirmed: None,
+        ..RunOptions::default()
     };
     let result = execute(spec, Arc::new(runner.clone()), options).await;
     Outcome {
@@ -495,6 +496,42 @@ async fn failure_budget_counts_and_percentages_halt_the_run() {
             wave: Some("all".into())
         }));
         assert_eq!(out.result.cancelled_servers.len(), 4);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_failures_percentages_round_down_at_the_boundaries() {
+    // (percent, hosts, failing hosts, halts): 10% of 15 allows 1, 1% of 5 allows none.
+    for (p, n, failing, halts) in [(10, 15, 1, false), (10, 15, 2, true), (1, 5, 1, true)] {
+        let all: Vec<usize> = (0..n).collect();
+        let mut s = spec(hosts(n, |_| (vec![], vec![])), vec![task("t", &all, "t")]);
+        s.limits.max_servers = Some(1);
+        s.rollout.max_failures = Some(Threshold::Percent(p));
+        let runner = FakeRunner::new(move |req, _| {
+            if req.host_id < failing {
+                Scripted::exit(secs(1), 1)
+            } else {
+                Scripted::ok(secs(1))
+            }
+        });
+        let out = run(s, &runner).await;
+        let case = format!("{p}% of {n} with {failing} failing");
+        assert_eq!(out.result.status == RunStatus::Halted, halts, "{case}");
+        let allowed = sflow::plan::HostCount::Percent(u8::try_from(p).unwrap_or(100)).of(n);
+        if halts {
+            assert!(
+                out.events.contains(&EventKind::Halted {
+                    reason: HaltReason::WaveFailures {
+                        failed: failing,
+                        allowed,
+                    },
+                    wave: Some("all".into())
+                }),
+                "{case}: the plan's count is the engine's"
+            );
+        } else {
+            assert_eq!(runner.calls().len(), n, "{case}");
+        }
     }
 }
 
@@ -1047,10 +1084,71 @@ mod cli {
         assert!(!target.exists(), "a dry run must not run anything");
     }
 
+    /// A prompt secret with no controlling terminal (the child starts its own session): a run
+    /// stops with a clear error before anything runs; a dry run needs no value at all.
+    #[test]
+    fn a_prompt_secret_without_a_terminal_is_a_clear_error_and_a_dry_run_asks_nothing() {
+        use std::os::unix::process::CommandExt as _;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let marker = dir.path().join("ran");
+        let file = dir.path().join("w.sflow");
+        let src = format!(
+            "inventory {{\n  host me {{ transport = \"local\" }}\n}}\nworkflow w {{\n  secret pw = prompt(\"password\")\n  task t on me {{ run = \"touch {}\"  stdin = pw }}\n}}\n",
+            marker.display()
+        );
+        std::fs::write(&file, src).unwrap_or_else(|e| panic!("{e}"));
+        let detached = |args: &[&str]| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_sflow"));
+            cmd.args(args).stdin(std::process::Stdio::null());
+            // SAFETY: setsid is async-signal-safe and only detaches the child from our
+            // terminal, so that it has no /dev/tty to prompt on.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+            let out = cmd
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run sflow: {e}"));
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let path = file.display().to_string();
+        let (code, _, stderr) = detached(&["run", &path, "--yes"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains("secret `pw` is read from a prompt and there is no terminal"),
+            "{stderr}"
+        );
+        assert!(!marker.exists(), "nothing ran");
+        let (code, stdout, stderr) = detached(&["run", &path, "--dry-run"]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("me t: touch"), "{stdout}");
+        assert!(!marker.exists());
+    }
+
     #[test]
     fn usage_errors_and_tampered_plans_exit_2() {
         let (code, _, stderr) = sflow(&["run", &quickstart(), "--yes", "--max-failures", "lots"]);
         assert_eq!(code, 2, "{stderr}");
+        let (code, _, stderr) = sflow(&[
+            "run",
+            &quickstart(),
+            "--yes",
+            "--notify",
+            "true",
+            "--notify-on",
+            "done,nope",
+        ]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("unknown event `nope`"), "{stderr}");
+        let (code, _, stderr) = sflow(&["run", &quickstart(), "--yes", "--notify-on", "done"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("needs a notification command"), "{stderr}");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let plan = dir.path().join("plan.json");
         let plan_s = plan.display().to_string();
@@ -1118,3 +1216,8 @@ async fn verification_compares_captures_and_fails_a_host_on_mismatch() {
     assert_eq!(out.host_state("h1"), Some(HostState::Failed));
     assert_eq!(out.result.status, RunStatus::Failed);
 }
+
+/// `sflow run` against the in-process SSH fleet: the approval hook, the sudo password and the
+/// notify hook as an operator meets them.
+#[path = "engine/hooks.rs"]
+mod hooks;

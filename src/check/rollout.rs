@@ -52,7 +52,15 @@ impl WfChecker<'_> {
         b.attrs
             .iter()
             .for_each(|a| credentials::check_attr(a, Some(self.diags)));
-        let attrs = v::by_key(&b.attrs, &["on", "command"], "notify", self.diags);
+        let attrs = v::by_key(
+            &b.attrs,
+            &["on", "command", "timeout"],
+            "notify",
+            self.diags,
+        );
+        let timeout = attrs
+            .get("timeout")
+            .and_then(|a| v::duration(&a.value, self.diags));
         let mut on = vec![
             p::NotifyEvent::Failed,
             p::NotifyEvent::Rollback,
@@ -83,6 +91,7 @@ impl WfChecker<'_> {
         Some(p::Notify {
             on,
             command,
+            timeout,
             span: b.span,
         })
     }

@@ -330,3 +330,40 @@ fn conditions_with_precedence() {
     assert!(matches!(e, Some(crate::program::ExprKind::Or(ref l, ref r))
         if matches!(l.kind, crate::program::ExprKind::Not(_)) && matches!(r.kind, crate::program::ExprKind::And(..))));
 }
+
+#[test]
+fn sudo_password_names_a_secret_declared_anywhere_in_the_workflow() {
+    let ok = format!(
+        "{INV}workflow w {{\n  sudo_password = pw\n  secret pw = env(\"PW\")\n  task a on web {{ run = \"x\"  sudo = true }}\n}}\n"
+    );
+    check(&ok, "");
+    let (out, _) = run(&ok);
+    let p = out.program.expect("program");
+    assert_eq!(p.workflows[0].sudo_password.as_deref(), Some("pw"));
+    let bad = format!(
+        "{INV}workflow w {{\n  secret pw = env(\"PW\")\n  sudo_password = pv\n  task a on web {{ run = \"x\"  sudo = true }}\n}}\n"
+    );
+    check(&bad, "E0009:11 unknown secret `pv` for `sudo_password`");
+    let literal = format!(
+        "{INV}workflow w {{\n  sudo_password = \"hunter2\"\n  task a on web {{ run = \"x\" }}\n}}\n"
+    );
+    let (out, _) = run(&literal);
+    let codes: Vec<&str> = out.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    assert!(
+        codes.contains(&"E0028"),
+        "a literal password is a credential: {codes:?}"
+    );
+}
+
+#[test]
+fn notify_takes_a_timeout_that_reaches_the_plan() {
+    let src = format!(
+        "{INV}workflow w {{\n  notify {{ on = [\"done\"]  command = \"./n.sh\"  timeout = 2s }}\n  task a on web {{ run = \"x\" }}\n}}\n"
+    );
+    check(&src, "");
+    let (out, _) = run(&src);
+    let p = out.program.expect("program");
+    let plan = crate::plan::lower(&p, None, &[]).expect("plan");
+    let n = plan.notify.expect("notify");
+    assert_eq!((n.on, n.timeout_ms), (vec!["done".to_owned()], Some(2000)));
+}

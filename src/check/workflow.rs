@@ -89,6 +89,7 @@ impl<'a> WfChecker<'a> {
     pub fn workflow(&mut self, w: &'a ast::Workflow) -> p::Workflow {
         let mut description = None;
         let mut change = None;
+        let mut sudo_password = None;
         let mut seen_blocks: HashMap<&str, Span> = HashMap::new();
         let mut blocks: HashMap<&str, &ast::Block> = HashMap::new();
         let mut windows = Vec::new();
@@ -104,6 +105,8 @@ impl<'a> WfChecker<'a> {
                     match a.key.name.as_str() {
                         "description" => description = v::plain(&a.value, self.diags),
                         "change" => change = v::plain(&a.value, self.diags),
+                        // Secrets may be declared after this line: resolved once all are known.
+                        "sudo_password" => sudo_password = v::name(&a.value, self.diags),
                         k => self.diags.push(
                             Diagnostic::new(
                                 Code::E0012,
@@ -112,12 +115,13 @@ impl<'a> WfChecker<'a> {
                             )
                             .with_label("not an attribute here")
                             .with_help_opt(
-                                did_you_mean(k, ["description", "change"]).or_else(|| {
-                                    Some(
-                                        "workflow attributes are `description` and `change`"
-                                            .to_owned(),
-                                    )
-                                }),
+                                did_you_mean(k, ["description", "change", "sudo_password"])
+                                    .or_else(|| {
+                                        Some(
+                                            "workflow attributes are `description`, `change` and `sudo_password`"
+                                                .to_owned(),
+                                        )
+                                    }),
                             ),
                         ),
                     }
@@ -172,6 +176,7 @@ impl<'a> WfChecker<'a> {
                 Member::Task(t) => tasks.push(t),
             }
         }
+        let sudo_password = sudo_password.and_then(|n| self.secret_ref(n, "sudo_password"));
         self.declare_tasks(&tasks);
         self.dependencies();
         for i in 0..self.tasks.len() {
@@ -196,6 +201,7 @@ impl<'a> WfChecker<'a> {
             change,
             params: std::mem::take(&mut self.params),
             secrets: std::mem::take(&mut self.secrets),
+            sudo_password,
             approve,
             notify,
             windows,
@@ -205,6 +211,27 @@ impl<'a> WfChecker<'a> {
             rollout,
             verifies,
         }
+    }
+
+    /// A reference to a declared secret (`sudo_password = NAME`), or a diagnostic.
+    fn secret_ref(&mut self, n: &ast::Ident, what: &str) -> Option<String> {
+        if self.secrets.iter().any(|s| s.name == n.name) {
+            return Some(n.name.clone());
+        }
+        let names: Vec<&str> = self.secrets.iter().map(|s| s.name.as_str()).collect();
+        self.diags.push(
+            Diagnostic::new(
+                Code::E0009,
+                n.span,
+                format!("unknown secret `{}` for `{what}`", n.name),
+            )
+            .with_label("no secret of this name")
+            .with_help_opt(
+                did_you_mean(&n.name, names)
+                    .or_else(|| Some("declare it with `secret NAME = prompt(\"...\")`".into())),
+            ),
+        );
+        None
     }
 
     fn declare_name(

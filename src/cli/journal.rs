@@ -24,6 +24,37 @@ impl StateArgs {
     }
 }
 
+/// Where a run session journals (`sflow run`, `sflow resume`): the run store and the audit
+/// log.
+#[derive(Debug, Clone, Args)]
+pub struct SessionArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The audit log (default: $SFLOW_AUDIT, else the run's own on resume, else
+    /// .sflow/audit.jsonl beside the workflow)
+    #[arg(long, value_name = "PATH")]
+    pub audit: Option<PathBuf>,
+}
+
+/// The environment variable choosing the audit log when `--audit` is not given.
+pub const AUDIT_ENV: &str = "SFLOW_AUDIT";
+
+impl SessionArgs {
+    /// The store path these arguments choose, for a workflow file if there is one.
+    pub fn path(&self, workflow: Option<&Path>) -> PathBuf {
+        self.state.path(workflow)
+    }
+
+    /// The audit log `--audit` or `$SFLOW_AUDIT` chooses, if any.
+    pub fn audit_override(&self) -> Option<PathBuf> {
+        self.audit.clone().or_else(|| {
+            std::env::var_os(AUDIT_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+}
+
 /// Arguments of `sflow runs`.
 #[derive(Debug, Args)]
 pub struct RunsArgs {
@@ -185,7 +216,7 @@ fn params(plan: &crate::plan::Plan) -> std::collections::BTreeMap<String, String
 /// Starts journaling a new run of `plan` (from `file`) for `sflow run`: records the run in
 /// the store and returns the journal's event sink and the runner to execute with.
 pub(crate) fn start_session(
-    state: &StateArgs,
+    state: &SessionArgs,
     file: &Path,
     inventory: Option<&Path>,
     plan: &crate::plan::Plan,
@@ -196,7 +227,7 @@ pub(crate) fn start_session(
     let operator = store::operator();
     let cfg = crate::journal::SessionConfig {
         state: state.path(Some(file)),
-        audit: Some(audit_path(file)),
+        audit: Some(state.audit_override().unwrap_or_else(|| audit_path(file))),
         redactor: redactor(secrets),
         operator: operator.clone(),
     };
@@ -204,6 +235,10 @@ pub(crate) fn start_session(
     if let Some(inv) = inventory {
         // Kept so that `sflow resume` recompiles against the same inventory.
         recorded.insert(INVENTORY_PARAM.to_owned(), inv.display().to_string());
+    }
+    if let Some(audit) = state.audit_override() {
+        // Kept so that `sflow resume` continues the same audit log.
+        recorded.insert(AUDIT_PARAM.to_owned(), audit.display().to_string());
     }
     let run = store::NewRun {
         workflow: plan.workflow.clone(),
@@ -225,6 +260,9 @@ pub(crate) fn start_session(
 
 /// The recorded parameter holding the `--inventory` a run was started with.
 pub(crate) const INVENTORY_PARAM: &str = "sflow.inventory";
+
+/// The recorded parameter holding the `--audit` log a run was started with.
+pub(crate) const AUDIT_PARAM: &str = "sflow.audit";
 
 /// Prints the journal's failure, if any, after a run.
 pub(crate) fn report_journal(status: &crate::journal::JournalStatus) {

@@ -2,7 +2,7 @@
 //! interrupted, halted, deferred or crashed run from the store, checks that the workflow and
 //! inventory still give its plan, and runs what is left with the same plan, journaled.
 
-use super::journal::{redactor, StateArgs, INVENTORY_PARAM};
+use super::journal::{redactor, SessionArgs, AUDIT_PARAM, INVENTORY_PARAM};
 use crate::engine::event::exit_code;
 use crate::engine::from_plan::RunChoices;
 use crate::engine::report::{summary_table, PlainReporter, ProgressReporter};
@@ -25,7 +25,7 @@ pub struct ResumeArgs {
     /// The run (id or unique prefix; default: the most recent unfinished run)
     pub run: Option<String>,
     #[command(flatten)]
-    pub state: StateArgs,
+    pub state: SessionArgs,
     /// Sleep until the next window occurrence instead of deferring work
     #[arg(long)]
     pub wait: bool,
@@ -79,7 +79,7 @@ fn current_plan(recorded: &Plan, detail: &store::RunDetail) -> Result<Plan, Exit
     let params: Vec<(String, String)> = detail
         .params
         .iter()
-        .filter(|(k, _)| k.as_str() != INVENTORY_PARAM)
+        .filter(|(k, _)| k.as_str() != INVENTORY_PARAM && k.as_str() != AUDIT_PARAM)
         .filter(|(k, _)| recorded.params.contains_key(k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -90,6 +90,15 @@ fn current_plan(recorded: &Plan, detail: &store::RunDetail) -> Result<Plan, Exit
         chrono::Utc::now(),
     )?;
     plan::lower(&program, Some(&recorded.workflow), &params).map_err(fail)
+}
+
+/// The audit log to continue: `--audit` or `$SFLOW_AUDIT`, else the one the run recorded,
+/// else the default beside the workflow.
+fn audit_log(args: &ResumeArgs, detail: &store::RunDetail) -> PathBuf {
+    args.state
+        .audit_override()
+        .or_else(|| detail.params.get(AUDIT_PARAM).map(PathBuf::from))
+        .unwrap_or_else(|| super::journal::audit_path(Path::new(&detail.summary.workflow_path)))
 }
 
 /// Runs `sflow resume`.
@@ -190,11 +199,10 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
         failure_budget: None,
     };
     let spec = RunSpec::from_plan(&plan, choices);
+    let audit_path = audit_log(args, &detail);
     let cfg = crate::journal::SessionConfig {
         state: path,
-        audit: Some(super::journal::audit_path(Path::new(
-            &detail.summary.workflow_path,
-        ))),
+        audit: Some(audit_path.clone()),
         redactor: redactor(&secret_values),
         operator: store::operator(),
     };
@@ -219,6 +227,13 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
             ExitCode::from(exit_code::USAGE)
         })?;
         let transport: Arc<dyn crate::transport::Transport> = Arc::new(transports);
+        // The workflow's own hooks apply to every session of the run: approval before anything
+        // connects again, notifications of this session's events.
+        let (approve, notify) = super::run::plan_hooks(&plan);
+        if let Some(cmd) = approve {
+            super::run::approve_run(&cmd, &audit_path, &secret_values).await?;
+        }
+        let notify = notify.map(crate::hooks::start_notify);
         let runner = Arc::new(TransportRunner::new(&plan, transport.clone()));
         let replan_ref = replan.as_ref().map(|(j, h)| (j.as_str(), h.as_str()));
         let session = crate::journal::resume(&cfg, &state, policy, replan_ref, &spec, runner)
@@ -228,9 +243,17 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
         } else {
             Box::new(PlainReporter::new(std::io::stderr()))
         };
-        let sinks = vec![reporter, Box::new(session.sink) as Box<dyn EventSink>];
-        let result = super::run::execute_live(spec, session.runner, sinks, args.yes).await;
+        let mut sinks = vec![reporter, Box::new(session.sink) as Box<dyn EventSink>];
+        let notify = notify.map(|(sink, handle)| {
+            sinks.push(Box::new(sink));
+            handle
+        });
+        let result =
+            super::run::execute_live(spec, session.runner, sinks, args.yes, session.done).await;
         transport.close().await;
+        if let Some(handle) = notify {
+            handle.finish().await;
+        }
         super::journal::report_journal(&session.status);
         Ok::<_, ExitCode>(result)
     });

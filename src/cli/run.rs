@@ -14,7 +14,9 @@ use crate::engine::report::{summary_table, JsonReporter, PlainReporter, Progress
 use crate::engine::spec::Threshold;
 use crate::engine::transport_runner::TransportRunner;
 use crate::engine::{execute, Control, EventSink, RealClock, RunOptions, RunSpec};
+use crate::hooks::NotifyConfig;
 use crate::plan::{self, forecast::forecast, render, Plan, SecretSource};
+use crate::secret::{self, SecretError};
 use crate::transport::ssh::SshOptions;
 use crate::transport::Transports;
 use chrono::Utc;
@@ -57,6 +59,22 @@ pub struct RunArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Approval command run on the controller before anything connects; it must exit 0
+    /// (replaces the workflow's `approve`). Its output goes to the audit log.
+    #[arg(long, value_name = "CMD")]
+    pub approve: Option<String>,
+    /// Notification command: gets each selected event as one JSON line on stdin (replaces the
+    /// workflow's `notify` command).
+    #[arg(long, value_name = "CMD")]
+    pub notify: Option<String>,
+    /// Events for the notification command (default: the workflow's `on`, else
+    /// `failed,rollback,done`).
+    #[arg(long, value_name = "EVENT,…", value_delimiter = ',')]
+    pub notify_on: Vec<String>,
+    /// Longest one notification may take, and the longest the end of the run waits for them
+    /// (default: the workflow's `notify { timeout }`, else 10s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub hook_timeout: Option<std::time::Duration>,
     /// An SSH identity file (repeatable), tried after the agent.
     #[arg(long, value_name = "FILE")]
     pub identity: Vec<PathBuf>,
@@ -64,7 +82,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
     #[command(flatten)]
-    pub state: super::journal::StateArgs,
+    pub state: super::journal::SessionArgs,
 }
 
 /// Output formats of `sflow run`.
@@ -132,51 +150,104 @@ fn load_plan(args: &RunArgs) -> Result<Plan, ExitCode> {
     })
 }
 
-/// Obtains every secret of the plan (held in memory only).
-pub(crate) fn secrets(plan: &Plan) -> Result<BTreeMap<String, String>, String> {
+/// Obtains every secret of the plan through [`crate::secret::resolve`] (a prompt reads the
+/// terminal with echo off), held in memory only.
+pub(crate) fn secrets(plan: &Plan) -> Result<BTreeMap<String, String>, SecretError> {
     let mut out = BTreeMap::new();
     for s in &plan.secrets {
-        let value = match &s.source {
-            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
-                format!(
-                    "secret `{}`: environment variable `{var}` is not set",
-                    s.name
-                )
-            })?,
-            SecretSource::Command(cmd) => {
-                let out = std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(cmd)
-                    .stderr(std::process::Stdio::inherit())
-                    .output()
-                    .map_err(|e| format!("secret `{}`: cannot run its command: {e}", s.name))?;
-                if !out.status.success() {
-                    return Err(format!(
-                        "secret `{}`: its command failed ({})",
-                        s.name, out.status
-                    ));
-                }
-                String::from_utf8_lossy(&out.stdout)
-                    .trim_end_matches(['\n', '\r'])
-                    .to_string()
-            }
-            SecretSource::Prompt(prompt) => {
-                if !std::io::stdin().is_terminal() {
-                    return Err(format!("secret `{}` needs a terminal to prompt on", s.name));
-                }
-                eprint!("{prompt}: ");
-                let _ = std::io::stderr().flush();
-                let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .map_err(|e| format!("secret `{}`: {e}", s.name))?;
-                line.trim_end_matches(['\n', '\r']).to_string()
-            }
+        let source = match &s.source {
+            SecretSource::Env(var) => secret::SecretSource::Env(var.clone()),
+            SecretSource::Command(cmd) => secret::SecretSource::Command(cmd.clone()),
+            SecretSource::Prompt(text) => secret::SecretSource::Prompt(format!("{text}: ")),
         };
-        out.insert(s.name.clone(), value);
+        let value = secret::resolve(&s.name, &source)?;
+        out.insert(s.name.clone(), value.expose().to_owned());
     }
     Ok(out)
+}
+
+/// Stand-ins for the secrets in a dry run: nothing is asked for, and every use shows as `***`.
+fn masked_secrets(plan: &Plan) -> BTreeMap<String, String> {
+    plan.secrets
+        .iter()
+        .map(|s| (s.name.clone(), secret::MASK.to_owned()))
+        .collect()
+}
+
+/// Runs the approval hook, recording it in the workflow's audit log; a refusal is a usage
+/// error (exit 2) and nothing connects.
+pub(crate) async fn approve_run(
+    cmd: &str,
+    audit: &std::path::Path,
+    secrets: &BTreeMap<String, String>,
+) -> Result<(), ExitCode> {
+    let mut log =
+        crate::audit::AuditLog::open(audit, super::journal::redactor(secrets)).map_err(|e| {
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::from(exit_code::USAGE)
+        })?;
+    crate::hooks::approve(cmd, crate::hooks::APPROVE_TIMEOUT, Some(&mut log))
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::from(exit_code::USAGE)
+        })
+}
+
+/// The hooks a plan itself declares (`approve`, `notify`), as `sflow resume` runs them.
+pub(crate) fn plan_hooks(plan: &Plan) -> (Option<String>, Option<NotifyConfig>) {
+    let approve = plan
+        .approve
+        .as_ref()
+        .map(|c| c.display(plan, &|t| plan.capture_name(t)));
+    let notify = plan.notify.as_ref().map(|n| {
+        let mut config = NotifyConfig::new(n.command.display(plan, &|t| plan.capture_name(t)));
+        config.on.clone_from(&n.on);
+        if let Some(ms) = n.timeout_ms {
+            config.timeout = std::time::Duration::from_millis(ms);
+        }
+        config
+    });
+    (approve, notify)
+}
+
+/// The notify hook of this run: `--notify` / `--notify-on` over the workflow's `notify`.
+fn notify_config(args: &RunArgs, plan: &Plan) -> Result<Option<NotifyConfig>, String> {
+    let mut config = match (args.notify.clone(), plan_hooks(plan).1) {
+        (Some(command), declared) => {
+            let mut config = NotifyConfig::new(command);
+            if let Some(d) = declared {
+                config.on = d.on;
+                config.timeout = d.timeout;
+            }
+            config
+        }
+        (None, Some(declared)) => declared,
+        (None, None) if args.notify_on.is_empty() => return Ok(None),
+        (None, None) => {
+            return Err(
+                "`--notify-on` needs a notification command (`--notify` or `notify { … }`)".into(),
+            )
+        }
+    };
+    if let Some(t) = args.hook_timeout {
+        config.timeout = t;
+    }
+    if !args.notify_on.is_empty() {
+        if let Some(bad) = args
+            .notify_on
+            .iter()
+            .find(|e| !crate::hooks::NOTIFY_EVENTS.contains(&e.as_str()))
+        {
+            return Err(format!(
+                "`--notify-on`: unknown event `{bad}` (known: {})",
+                crate::hooks::NOTIFY_EVENTS.join(", ")
+            ));
+        }
+        config.on.clone_from(&args.notify_on);
+    }
+    Ok(Some(config))
 }
 
 pub(crate) fn confirm() -> bool {
@@ -197,6 +268,7 @@ pub(crate) async fn execute_live(
     runner: Arc<dyn crate::engine::Runner>,
     sinks: Vec<Box<dyn EventSink>>,
     confirmed: bool,
+    done: std::collections::HashMap<(String, String), crate::engine::spec::TaskOutcome>,
 ) -> crate::engine::RunResult {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -211,6 +283,7 @@ pub(crate) async fn execute_live(
         sinks,
         control: Some(rx),
         confirmed: Some(confirmed),
+        done,
     };
     execute(spec, runner, options).await
 }
@@ -232,6 +305,10 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let notify = match notify_config(&args, &plan) {
+        Ok(n) => n,
+        Err(e) => return usage(&e),
+    };
     let human = args.format == RunFormat::Human;
     if human && !args.dry_run {
         eprint!(
@@ -239,9 +316,16 @@ pub fn run(args: RunArgs) -> ExitCode {
             render::text(&plan, Some(&forecast(&plan, Utc::now())))
         );
     }
-    let secret_values = match secrets(&plan) {
-        Ok(s) => s,
-        Err(e) => return usage(&e),
+    let secret_values = if args.dry_run {
+        masked_secrets(&plan)
+    } else {
+        match secrets(&plan) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{:?}", miette::Report::new(e));
+                return ExitCode::from(exit_code::USAGE);
+            }
+        }
     };
     let choices = RunChoices {
         secrets: secret_values.clone(),
@@ -293,20 +377,19 @@ pub fn run(args: RunArgs) -> ExitCode {
             Err(e) => return Err(usage(&e.to_string())),
         };
         let transport: Arc<dyn crate::transport::Transport> = Arc::new(transports);
-        if let Some(approve) = &plan.approve {
-            let cmd = approve.display(&plan, &|t| plan.capture_name(t));
-            let ok = tokio::process::Command::new("sh")
-                .arg("-c")
-                .arg(&cmd)
-                .status()
-                .await
-                .is_ok_and(|s| s.success());
-            if !ok {
-                return Err(usage(&format!(
-                    "the approval command `{cmd}` did not succeed: nothing was run"
-                )));
-            }
+        let approve = args.approve.clone().or_else(|| {
+            plan.approve
+                .as_ref()
+                .map(|a| a.display(&plan, &|t| plan.capture_name(t)))
+        });
+        if let Some(cmd) = approve {
+            let audit = args
+                .state
+                .audit_override()
+                .unwrap_or_else(|| super::journal::audit_path(&args.file));
+            approve_run(&cmd, &audit, &secret_values).await?;
         }
+        let notify = notify.map(crate::hooks::start_notify);
         let runner = Arc::new(TransportRunner::new(&plan, transport.clone()));
         let journal = super::journal::start_session(
             &args.state,
@@ -324,9 +407,17 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
             RunFormat::Human => Box::new(PlainReporter::new(std::io::stderr())),
         };
-        let sinks = vec![sink, Box::new(journal.sink) as Box<dyn EventSink>];
-        let result = execute_live(spec, journal.runner, sinks, args.yes).await;
+        let mut sinks = vec![sink, Box::new(journal.sink) as Box<dyn EventSink>];
+        let notify = notify.map(|(sink, handle)| {
+            sinks.push(Box::new(sink));
+            handle
+        });
+        let result = execute_live(spec, journal.runner, sinks, args.yes, journal.done).await;
         transport.close().await;
+        if let Some(handle) = notify {
+            // Warnings were printed as they happened; this only bounds the wait.
+            handle.finish().await;
+        }
         super::journal::report_journal(&journal.status);
         Ok(result)
     });

@@ -163,7 +163,10 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     }
     let secrets = match super::run::secrets(&plan) {
         Ok(s) => s,
-        Err(e) => return usage(&e),
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            return ExitCode::from(exit_code::USAGE);
+        }
     };
     let spec = RunSpec::from_plan(
         &plan,

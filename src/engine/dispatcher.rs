@@ -42,6 +42,10 @@ pub struct RunOptions {
     pub control: Option<mpsc::UnboundedReceiver<Control>>,
     /// Record the confirmation as an operator action (`Some(by_flag)`).
     pub confirmed: Option<bool>,
+    /// Work an earlier session of this run finished, by `(host, task)` name, with the outcome
+    /// it had (resume): such a task is not started again; it takes that outcome as is, so that
+    /// dependencies, captures, `when` and `${…}` see what really happened.
+    pub done: HashMap<(String, String), TaskOutcome>,
 }
 
 impl Default for RunOptions {
@@ -51,6 +55,7 @@ impl Default for RunOptions {
             sinks: Vec::new(),
             control: None,
             confirmed: None,
+            done: HashMap::new(),
         }
     }
 }
@@ -116,6 +121,8 @@ pub(crate) struct Dispatcher {
     pub(crate) barrier_cache: HashMap<TaskId, super::schedule::Barrier>,
     pub(crate) rollback_open: bool,
     pub(crate) rollback_display: HashMap<(HostId, TaskId), String>,
+    /// [`RunOptions::done`] by index; an entry is taken when its task would start.
+    pub(crate) done: HashMap<(HostId, TaskId), TaskOutcome>,
 }
 
 impl Dispatcher {
@@ -144,6 +151,7 @@ impl Dispatcher {
             .map(|h| HostRun::new(&spec, &mine[h], wave_of[h]))
             .collect();
         let secrets = Secrets::new(spec.secrets.values().cloned());
+        let done = super::done::resolve(&spec, options.done);
         let (tx, rx) = mpsc::unbounded_channel();
         Dispatcher {
             spec: Arc::new(spec),
@@ -177,6 +185,7 @@ impl Dispatcher {
             barrier_cache: HashMap::new(),
             rollback_open: false,
             rollback_display: HashMap::new(),
+            done,
         }
     }
 
@@ -498,7 +507,7 @@ impl Dispatcher {
         self.maybe_finish_host(h);
     }
 
-    fn task_succeeded(&mut self, h: HostId, t: TaskId) {
+    pub(crate) fn task_succeeded(&mut self, h: HostId, t: TaskId) {
         let task = &self.spec.tasks[t];
         if let Some(capture) = &task.capture {
             let value = self.hosts[h]

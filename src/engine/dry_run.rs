@@ -20,7 +20,7 @@ pub struct DryRunLine {
     pub task: String,
     /// The command as it would be sent (run-time values as `${…}`, secrets masked).
     pub command: String,
-    /// Extra facts: `sudo`, `local`, `when`, `rollback`.
+    /// Extra facts: `sudo` (and where its password comes from), `local`, `when`, `rollback`.
     pub notes: Vec<String>,
 }
 
@@ -77,8 +77,10 @@ pub fn dry_run(spec: &RunSpec) -> Vec<DryRunLine> {
             for t in host_order(spec, &mine[h]) {
                 let task = &spec.tasks[t];
                 let mut notes = Vec::new();
-                if task.sudo {
-                    notes.push("sudo".to_string());
+                match (&spec.sudo_password, task.sudo) {
+                    (Some(pw), true) => notes.push(format!("sudo, password from secret `{pw}`")),
+                    (None, true) => notes.push("sudo".to_string()),
+                    _ => {}
                 }
                 if task.local {
                     notes.push("local".to_string());
@@ -131,5 +133,12 @@ mod tests {
         assert_eq!(lines[0].task, "disk");
         assert_eq!(lines[1].command, "ping 10.0.0.1 && clean ${pct}");
         assert_eq!(lines[1].notes, vec!["sudo"]);
+        let with_password = RunSpec {
+            sudo_password: Some("pw".into()),
+            ..spec
+        };
+        let lines = dry_run(&with_password);
+        assert_eq!(lines[0].notes, Vec::<String>::new());
+        assert_eq!(lines[1].notes, vec!["sudo, password from secret `pw`"]);
     }
 }

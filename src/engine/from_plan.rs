@@ -243,6 +243,7 @@ impl RunSpec {
                 .map(|(k, v)| (k.clone(), v.to_text()))
                 .collect(),
             secrets: choices.secrets,
+            sudo_password: plan.sudo_password.clone(),
             verifies: plan.verifies.iter().map(|v| verify_spec(plan, v)).collect(),
         }
     }

@@ -7,6 +7,7 @@
 pub mod adaptive;
 pub mod clock;
 mod dispatcher;
+mod done;
 pub mod dry_run;
 pub mod event;
 mod executor;

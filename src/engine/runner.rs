@@ -23,6 +23,9 @@ pub struct CommandRequest {
     pub command: String,
     /// Run through sudo.
     pub sudo: bool,
+    /// With `sudo`: the password for `sudo -S` (a secret's value: it goes to stdin, first line,
+    /// never to the command line). Without it sudo runs with `-n` and never prompts.
+    pub sudo_password: Option<String>,
     /// Environment.
     pub env: BTreeMap<String, String>,
     /// Bytes for stdin (a secret's value).

@@ -78,6 +78,10 @@ impl Dispatcher {
                     continue;
                 }
             }
+            if self.settle_done(h, t) {
+                i += 1;
+                continue;
+            }
             match self.readiness(h, t) {
                 Ready::Go => {}
                 Ready::Wait if per_host == 1 => break,
@@ -364,12 +368,22 @@ impl Dispatcher {
             ),
             None => None,
         };
+        let sudo_password = match (&self.spec.sudo_password, task.sudo) {
+            (Some(name), true) => Some(
+                secrets
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| format!("no secret `{name}` for sudo"))?,
+            ),
+            _ => None,
+        };
         let request = CommandRequest {
             host: self.spec.hosts[h].name.clone(),
             host_id: h,
             task: task.name.clone(),
             command: cmd.command,
             sudo: task.sudo,
+            sudo_password,
             env,
             stdin,
             local: task.local,

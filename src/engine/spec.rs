@@ -43,6 +43,8 @@ pub struct RunSpec {
     pub params: BTreeMap<String, String>,
     /// Secret values by name: used for `stdin = NAME` and masked everywhere.
     pub secrets: BTreeMap<String, String>,
+    /// `sudo_password = NAME`: the secret `sudo = true` tasks feed to `sudo -S`.
+    pub sudo_password: Option<String>,
     /// Configuration verification blocks; their captures are tasks with a
     /// [`TaskSpec::capture_of`].
     pub verifies: Vec<crate::verify::VerifySpec>,
@@ -209,11 +211,12 @@ pub enum Threshold {
 }
 
 impl Threshold {
-    /// The number of hosts allowed out of `total`.
+    /// The number of hosts allowed out of `total`: the plan's own rule,
+    /// [`crate::plan::percent_of_hosts`], so that plan and run agree.
     pub fn allowed(self, total: usize) -> usize {
         match self {
             Threshold::Count(n) => n,
-            Threshold::Percent(p) => total.saturating_mul(p as usize) / 100,
+            Threshold::Percent(p) => crate::plan::percent_of_hosts(p, total),
         }
     }
 }
@@ -323,5 +326,34 @@ impl HostFacts<'_> {
             }
         }
         self.params.get(path).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Threshold;
+    use crate::plan::HostCount;
+
+    #[test]
+    fn percent_budgets_round_down_and_the_plan_agrees() {
+        // (percent, hosts, allowed): a percentage never allows more than it says.
+        let cases = [
+            (10, 15, 1),
+            (1, 5, 0),
+            (10, 10, 1),
+            (10, 9, 0),
+            (50, 3, 1),
+            (34, 3, 1),
+            (100, 7, 7),
+            (0, 7, 0),
+            (99, 100, 99),
+        ];
+        for (p, n, want) in cases {
+            let engine = Threshold::Percent(p).allowed(n);
+            let plan = HostCount::Percent(u8::try_from(p).unwrap_or(u8::MAX)).of(n);
+            assert_eq!((engine, plan), (want, want), "{p}% of {n}");
+        }
+        assert_eq!(Threshold::Count(3).allowed(1), 3);
+        assert_eq!(HostCount::Count(3).of(1), 3);
     }
 }

@@ -81,7 +81,10 @@ impl Runner for TransportRunner {
                 cmd = cmd.stdin(stdin);
             }
             if req.sudo {
-                cmd = cmd.sudo(Sudo::default());
+                cmd = cmd.sudo(Sudo {
+                    user: None,
+                    password: req.sudo_password.map(transport::Secret::from),
+                });
             }
             match transport.run(&host, &cmd).await {
                 Ok(out) => Ok(CommandOutput {

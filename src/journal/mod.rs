@@ -11,7 +11,7 @@ mod session;
 mod sink;
 
 pub use session::{resume, start, JournalStatus, Session, SessionConfig, SessionError};
-pub use sink::{JournalSink, JournaledRunner, ReplayRunner};
+pub use sink::{JournalSink, JournaledRunner};
 
 use crate::audit::{AuditEntry, AuditLog};
 use crate::store::{RunId, RunStore, Write};
@@ -270,48 +270,18 @@ fn writer(
 mod tests {
     use super::*;
     use crate::secret::Redactor;
+    use crate::store::fixtures::{self, store_with_run, t as at};
     use crate::store::{NewRun, SqliteStore, StoreError, StoreOptions};
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
-    fn at(n: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_790_000_000 + n, 0).unwrap_or_default()
-    }
-
-    fn setup(dir: &std::path::Path) -> (SqliteStore, RunId) {
-        let mut s = SqliteStore::open(&dir.join("state.db"), &StoreOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let id = s
-            .create_run(&NewRun {
-                workflow: "w".into(),
-                workflow_path: "w.sflow".into(),
-                plan_json: "{}".into(),
-                plan_hash: String::new(),
-                params: BTreeMap::new(),
-                operator: "a@b".into(),
-                change_ticket: None,
-                started_at: at(0),
-                controller_pid: std::process::id(),
-                controller_host: crate::store::host_name(),
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
-        (s, id)
-    }
-
     fn start(host: &str, n: i64) -> Write {
-        Write::TaskStarted {
-            host: host.into(),
-            task: "t".into(),
-            attempt: 1,
-            at: at(n),
-            command: "true".into(),
-        }
+        fixtures::started(host, "t", 1, n)
     }
 
     #[tokio::test]
     async fn a_start_is_committed_before_the_waiter_resolves() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let (store, id) = setup(dir.path());
+        let (store, id) = store_with_run(dir.path(), std::process::id());
         let audit = AuditLog::open(&dir.path().join("audit.jsonl"), Redactor::default())
             .unwrap_or_else(|e| panic!("{e}"));
         let journal = Journal::start(Box::new(store), Some(audit), id.clone());
@@ -419,7 +389,7 @@ mod tests {
     #[tokio::test]
     async fn a_wait_with_nothing_recorded_resolves_at_once() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let (store, id) = setup(dir.path());
+        let (store, id) = store_with_run(dir.path(), std::process::id());
         let journal = Journal::start(Box::new(store), None, id);
         assert_eq!(journal.waiter().wait().await, Ok(()));
     }

@@ -2,12 +2,16 @@
 //! resumed), the engine's spec and runner, and hands back the event sink and the wrapped
 //! runner to give `engine::execute`, plus a status handle to check the journal afterwards.
 
-use super::{Journal, JournalError, JournalSink, JournaledRunner, ReplayRunner, Shared};
+use super::{Journal, JournalError, JournalSink, JournaledRunner, Shared};
 use crate::audit::{AuditEntry, AuditError, AuditLog, OperatorAction};
+use crate::engine::spec::TaskOutcome;
 use crate::engine::{RunSpec, Runner};
 use crate::resume::{ResumeState, UnknownPolicy};
 use crate::secret::Redactor;
-use crate::store::{host_name, NewRun, RunId, RunStore, SqliteStore, StoreError, StoreOptions};
+use crate::store::{
+    host_name, state as store_state, NewRun, RunId, RunStore, SqliteStore, StoreError,
+    StoreOptions, Write,
+};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,14 +43,17 @@ pub enum SessionError {
     Audit(#[from] AuditError),
 }
 
-/// A journaled session: give `sink` and `runner` to `engine::execute`, then ask `status`.
+/// A journaled session: give `sink`, `runner` and `done` to `engine::execute`, then ask
+/// `status`.
 pub struct Session {
     /// The run's id.
     pub run: RunId,
     /// The event sink to add to `RunOptions::sinks`.
     pub sink: JournalSink,
-    /// The runner to execute with (waits for the journal; replays finished tasks on resume).
+    /// The runner to execute with (sends a command only once its start is durable).
     pub runner: Arc<dyn Runner>,
+    /// What earlier sessions finished, for `RunOptions::done` (empty for a new run).
+    pub done: HashMap<(String, String), TaskOutcome>,
     /// Whether the journal kept up, once `execute` returned (it drops the sink, which commits).
     pub status: JournalStatus,
 }
@@ -104,6 +111,7 @@ pub fn start(
         run: id,
         sink,
         runner,
+        done: HashMap::new(),
         status,
     })
 }
@@ -152,26 +160,46 @@ pub fn resume(
         }
         log.append_batch(Some(&state.run), entries)?;
     }
+    if policy == UnknownPolicy::Skip && !state.unknown.is_empty() {
+        // Closed for good, so that a later resume does not ask about them again.
+        let now = Utc::now();
+        let closed: Vec<Write> = state
+            .unknown
+            .iter()
+            .map(|(host, task)| Write::TaskFinished {
+                host: host.clone(),
+                task: task.clone(),
+                attempt: state
+                    .attempt_base
+                    .get(&(host.clone(), task.clone()))
+                    .copied()
+                    .unwrap_or(1),
+                at: now,
+                state: store_state::ASSUMED_DONE.to_owned(),
+                exit_code: None,
+                duration_ms: 0,
+                stdout: String::new(),
+                stderr: String::new(),
+            })
+            .collect();
+        store.apply(&state.run, &closed)?;
+    }
     let journal = Journal::start(Box::new(store), audit, state.run.clone());
     let status = JournalStatus(journal.shared());
-    let replayed = state.done.keys().cloned().collect();
+    let done_before = state.done.keys().cloned().collect();
     let sink = JournalSink::new(
         journal,
         spec,
         cfg.operator.clone(),
         state.attempt_base.clone(),
-        replayed,
+        done_before,
     );
-    let replay: Arc<dyn Runner> = Arc::new(ReplayRunner::new(
-        runner,
-        state.done.clone(),
-        cfg.redactor.clone(),
-    ));
-    let runner: Arc<dyn Runner> = Arc::new(JournaledRunner::new(replay, sink.waiter()));
+    let runner: Arc<dyn Runner> = Arc::new(JournaledRunner::new(runner, sink.waiter()));
     Ok(Session {
         run: state.run.clone(),
         sink,
         runner,
+        done: state.done.clone(),
         status,
     })
 }

@@ -6,10 +6,8 @@ use super::{DurableWaiter, Journal};
 use crate::audit::{AuditEntry, OperatorAction as AuditAction};
 use crate::engine::event::OperatorAction;
 use crate::engine::runner::{ConnectionError, RunFuture};
-use crate::engine::CommandOutput;
 use crate::engine::{Event, EventKind, EventSink, RunSpec, Runner};
-use crate::resume::{DoneTask, HostTask};
-use crate::secret::Redactor;
+use crate::resume::HostTask;
 use crate::store::{RunStatus, Write};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -53,9 +51,9 @@ pub struct JournalSink {
     attempt_base: HashMap<(String, String), u32>,
     /// Task name → capture name.
     captures: HashMap<String, String>,
-    /// Tasks an earlier session finished, which a resumed session replays without sending
-    /// them (see [`ReplayRunner`]): their events are not journaled again.
-    replayed: HashSet<HostTask>,
+    /// Tasks an earlier session finished: a resumed engine settles them from the journal
+    /// (`RunOptions::done`) without running them, and their events are not journaled again.
+    done_before: HashSet<HostTask>,
 }
 
 impl std::fmt::Debug for JournalSink {
@@ -74,7 +72,7 @@ impl JournalSink {
         spec: &RunSpec,
         operator: String,
         attempt_base: HashMap<(String, String), u32>,
-        replayed: HashSet<HostTask>,
+        done_before: HashSet<HostTask>,
     ) -> Self {
         let captures = spec
             .tasks
@@ -86,12 +84,15 @@ impl JournalSink {
             operator,
             attempt_base,
             captures,
-            replayed,
+            done_before,
         }
     }
 
-    fn is_replayed(&self, host: &str, task: &str) -> bool {
-        !self.replayed.is_empty() && self.replayed.contains(&(host.to_owned(), task.to_owned()))
+    fn was_done_before(&self, host: &str, task: &str) -> bool {
+        !self.done_before.is_empty()
+            && self
+                .done_before
+                .contains(&(host.to_owned(), task.to_owned()))
     }
 
     /// The waiter the [`JournaledRunner`] uses.
@@ -120,7 +121,7 @@ impl JournalSink {
             EventKind::TaskStarted { host, task, .. }
             | EventKind::TaskRetrying { host, task, .. }
             | EventKind::TaskFinished { host, task, .. }
-                if self.is_replayed(host, task) => {}
+                if self.was_done_before(host, task) => {}
             EventKind::TaskStarted {
                 host,
                 task,
@@ -413,47 +414,5 @@ impl Runner for JournaledRunner {
             }
             inner.run(req).await
         })
-    }
-}
-
-/// Wraps the engine's runner for a resumed session: a command of a task an earlier session
-/// finished is not sent; it answers at once with exit 0 and the journaled output, so that
-/// dependencies, captures and conditions see what really happened. Only the command that the
-/// task ran is replayed (compared after masking secrets): its rollback command still runs.
-pub struct ReplayRunner {
-    inner: Arc<dyn Runner>,
-    done: HashMap<HostTask, DoneTask>,
-    redactor: Redactor,
-}
-
-impl ReplayRunner {
-    /// Wraps `inner`, replaying `done`.
-    pub fn new(
-        inner: Arc<dyn Runner>,
-        done: HashMap<HostTask, DoneTask>,
-        redactor: Redactor,
-    ) -> Self {
-        Self {
-            inner,
-            done,
-            redactor,
-        }
-    }
-}
-
-impl Runner for ReplayRunner {
-    fn run(&self, req: crate::engine::CommandRequest) -> RunFuture {
-        let key = (req.host.clone(), req.task.clone());
-        if let Some(d) = self.done.get(&key) {
-            if self.redactor.redact(&req.command) == d.command {
-                let out = CommandOutput {
-                    exit: Some(0),
-                    stdout: d.stdout.clone(),
-                    stderr: String::new(),
-                };
-                return Box::pin(async move { Ok(out) });
-            }
-        }
-        self.inner.run(req)
     }
 }

@@ -1,5 +1,5 @@
 //! The answers of the language server, from an [`Analysis`]: hover text, definition
-//! locations, completion items and published diagnostics.
+//! locations, completion items, formatting edits and published diagnostics.
 
 use super::analysis::{range, Analysis, SymKind};
 use super::text::{uri_of, LineIndex};
@@ -610,6 +610,19 @@ fn last_clause(prefix: &str) -> Clause {
         }
     }
     Clause::None
+}
+
+/// The edits that format `text` as `sflow fmt` does: one edit over the whole document, or
+/// none when it is already formatted or has syntax errors.
+pub(crate) fn formatting(text: &str) -> Vec<lsp::TextEdit> {
+    // The file id only labels diagnostics, which are dropped here.
+    match crate::fmt::format_file(FileId(0), text) {
+        Ok(formatted) if formatted != text => {
+            let whole = LineIndex::new(text).range(0, text.len());
+            vec![lsp::TextEdit::new(whole, formatted)]
+        }
+        Ok(_) | Err(_) => Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -78,6 +78,10 @@ impl Client {
         };
         let init = c.request("initialize", json!({ "capabilities": {} }));
         assert_eq!(init["result"]["capabilities"]["hoverProvider"], json!(true));
+        assert_eq!(
+            init["result"]["capabilities"]["documentFormattingProvider"],
+            json!(true)
+        );
         assert_eq!(init["result"]["serverInfo"]["name"], json!("sflow"));
         c.notify("initialized", json!({}));
         c
@@ -526,5 +530,41 @@ fn unknown_requests_get_method_not_found() {
     let mut c = Client::start();
     let r = c.request("textDocument/rename", json!({}));
     assert_eq!(r["error"]["code"], json!(-32601));
+    c.shutdown();
+}
+
+#[test]
+fn formatting_is_one_whole_document_edit_as_sflow_fmt_writes_it() {
+    let messy = include_str!("../../tests/fmt/messy.sflow");
+    let expected = include_str!("../../tests/fmt/messy.expected.sflow");
+    let mut c = Client::start();
+    let uri = "file:///tmp/messy.sflow";
+    c.open(uri, messy);
+    let fmt = |c: &mut Client| {
+        let params = json!({ "textDocument": { "uri": uri },
+                             "options": { "tabSize": 2, "insertSpaces": true } });
+        c.request("textDocument/formatting", params)["result"].clone()
+    };
+    let edits = fmt(&mut c);
+    let last_line = u32::try_from(messy.matches('\n').count()).unwrap_or(0);
+    let last_col = messy.rsplit('\n').next().map_or(0, str::len);
+    assert_eq!(
+        edits,
+        json!([{
+            "range": { "start": { "line": 0, "character": 0 },
+                       "end": { "line": last_line, "character": last_col } },
+            "newText": expected,
+        }])
+    );
+
+    // Already formatted: nothing to change.
+    c.change(uri, 2, expected);
+    assert_eq!(fmt(&mut c), json!([]));
+
+    // A syntax error: the document is left alone rather than rewritten around the error.
+    let broken = messy.replacen('{', "{ task {", 1);
+    assert!(crate::fmt::format_file(crate::span::FileId(0), &broken).is_err());
+    c.change(uri, 3, &broken);
+    assert_eq!(fmt(&mut c), json!([]));
     c.shutdown();
 }

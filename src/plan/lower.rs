@@ -3,9 +3,10 @@
 
 use super::command::{Command, Cond, Field, Part, Site, Value};
 use super::{
-    Barrier, CapturePoint, CaptureRun, DeclaredWindow, Expect, Host, HostCount, Limits, Notify,
-    OnExpire, Pass, Plan, Pool, RollbackScope, RolloutPolicy, Route, Secret, SecretSource, Step,
-    Task, Transport, Verify, VerifyCapture, Wave, WaveHost, Windows, PLAN_FORMAT,
+    Barrier, CapturePoint, CaptureRun, DeclaredWindow, Expect, Host, HostCount, InventoryDigest,
+    Limits, Notify, OnExpire, Pass, Plan, Pool, RollbackScope, RolloutPolicy, Route, Secret,
+    SecretSource, Step, Task, Transport, Verify, VerifyCapture, Wave, WaveHost, Windows,
+    PLAN_FORMAT,
 };
 use crate::program::{self, HostId, HostSet, Program, TaskId, Type, Workflow};
 use crate::window::{WindowSet, WindowSpec};
@@ -117,6 +118,7 @@ pub fn lower(
     let param_values = resolve_params(wf, params)?;
     let mut cx = Lowering::new(program, wf, &param_values);
     let mut plan = cx.plan()?;
+    plan.inventory = InventoryDigest::of(&program.inventory);
     plan.hash = plan.compute_hash();
     Ok(plan)
 }
@@ -365,6 +367,7 @@ impl<'a> Lowering<'a> {
                     },
                 })
                 .collect(),
+            sudo_password: wf.sudo_password.clone(),
             approve: wf.approve.as_ref().map(|a| self.command(&a.command)),
             notify: wf.notify.as_ref().map(|n| Notify {
                 on: n
@@ -378,6 +381,9 @@ impl<'a> Lowering<'a> {
                     })
                     .collect(),
                 command: self.command(&n.command),
+                timeout_ms: n
+                    .timeout
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             }),
             hosts,
             tasks,
@@ -406,6 +412,7 @@ impl<'a> Lowering<'a> {
                 bake: wf.rollout.bake,
             },
             verifies: wf.verifies.iter().map(|v| self.verify(v)).collect(),
+            inventory: InventoryDigest::default(),
         })
     }
 

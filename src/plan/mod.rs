@@ -65,6 +65,9 @@ pub struct Plan {
     /// Secrets to obtain before running (never their values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<Secret>,
+    /// The secret (by name) that `sudo = true` tasks give to `sudo -S` on stdin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo_password: Option<String>,
     /// Runs on the controller and must exit 0 before anything runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approve: Option<Command>,
@@ -89,6 +92,58 @@ pub struct Plan {
     /// Verification blocks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verifies: Vec<Verify>,
+    /// The whole inventory the plan was made against (names and a digest), so that a sealed
+    /// plan refuses any other inventory, not only changes to the hosts it runs on. Empty in
+    /// plans written before it existed.
+    #[serde(default, skip_serializing_if = "InventoryDigest::is_empty")]
+    pub inventory: InventoryDigest,
+}
+
+/// Every host name of an inventory and the SHA-256 of all of it (hosts with their address,
+/// port, user, jump, transport and attributes; groups with their members).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryDigest {
+    /// Host names in inventory order.
+    pub hosts: Vec<String>,
+    /// Hex SHA-256 of the canonical JSON of the inventory.
+    pub sha256: String,
+}
+
+impl InventoryDigest {
+    /// The digest of `inventory`.
+    pub fn of(inventory: &crate::program::Inventory) -> Self {
+        let hosts: Vec<serde_json::Value> = inventory
+            .hosts
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "name": h.name,
+                    "address": h.address,
+                    "port": h.port,
+                    "user": h.user,
+                    "jump": h.jump.map(|j| inventory.host(j).name.as_str()),
+                    "local": matches!(h.transport, crate::program::Transport::Local),
+                    "attrs": h.attrs,
+                })
+            })
+            .collect();
+        let groups: BTreeMap<&str, Vec<&str>> = inventory
+            .groups
+            .values()
+            .map(|g| (g.name.as_str(), inventory.names(&g.hosts)))
+            .collect();
+        let canonical = serde_json::json!({ "hosts": hosts, "groups": groups });
+        let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
+        Self {
+            hosts: inventory.hosts.iter().map(|h| h.name.clone()).collect(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        }
+    }
+
+    /// Whether the plan carries no digest (written before digests existed).
+    pub fn is_empty(&self) -> bool {
+        self.sha256.is_empty()
+    }
 }
 
 /// How sflow reaches a host.
@@ -333,13 +388,21 @@ pub enum HostCount {
 }
 
 impl HostCount {
-    /// The count for a reference set of `n` hosts (percentages round up).
+    /// The number of hosts allowed to fail out of `n` (a percentage rounds down: see
+    /// [`percent_of_hosts`]).
     pub fn of(self, n: usize) -> usize {
         match self {
             HostCount::Count(c) => c as usize,
-            HostCount::Percent(p) => (n * usize::from(p)).div_ceil(100),
+            HostCount::Percent(p) => percent_of_hosts(u32::from(p), n),
         }
     }
+}
+
+/// `percent`% of `n` hosts as a failure allowance, rounded down: `max_failures = 10%` must
+/// never let more than 10% of a wave fail (10% of 15 is 1, not 2), so a percentage smaller
+/// than one host allows none (1% of 5 is 0). The plan and the engine both count with this.
+pub fn percent_of_hosts(percent: u32, n: usize) -> usize {
+    n.saturating_mul(percent as usize) / 100
 }
 
 /// Which hosts roll back when a wave halts.
@@ -400,6 +463,9 @@ pub struct Notify {
     pub on: Vec<String>,
     /// The command; the event JSON goes to its stdin.
     pub command: Command,
+    /// `timeout`, in milliseconds: longest one call may take (absent: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// A `verify` block.

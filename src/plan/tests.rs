@@ -75,6 +75,7 @@ fn workflow(tasks: Vec<p::Task>, waves: Vec<(&str, HostSet)>) -> Workflow {
         change: Some("CHG-1".into()),
         params: Vec::new(),
         secrets: Vec::new(),
+        sudo_password: None,
         approve: None,
         notify: None,
         windows: Vec::new(),

@@ -40,8 +40,10 @@ pub mod state {
     pub const RUNNING: &str = "running";
     /// A task attempt that started and never finished in a run whose controller is gone.
     pub const UNKNOWN: &str = "unknown";
+    /// A task of unknown outcome the operator chose to treat as done (`--skip-unknown`).
+    pub const ASSUMED_DONE: &str = "assumed_done";
     /// Finished states that count as done: a resume never runs them again.
-    pub const DONE: &[&str] = &["ok", "skipped"];
+    pub const DONE: &[&str] = &["ok", "skipped", "failed_allowed", ASSUMED_DONE];
 }
 
 /// The life of a run.
@@ -566,5 +568,7 @@ pub fn operator() -> String {
     format!("{user}@{}", host_name())
 }
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;

@@ -1,67 +1,11 @@
 //! Tests of the run store: round trips, unknown tasks, caps, secrets, concurrency, locking.
 
+use super::fixtures::{dead_pid, finished, new_run, open, started, t};
 use super::*;
 use crate::secret::{Redactor, Secret};
 use std::time::{Duration, Instant};
 
 const CANARY: &str = "canary-store-5e1d";
-
-fn t(n: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_790_000_000 + n, 0).unwrap_or_default()
-}
-
-fn new_run(workflow: &str, pid: u32) -> NewRun {
-    NewRun {
-        workflow: workflow.to_owned(),
-        workflow_path: format!("{workflow}.sflow"),
-        plan_json: "{\"waves\":[]}".to_owned(),
-        plan_hash: "ab".repeat(32),
-        params: BTreeMap::from([("release".to_owned(), "1.2".to_owned())]),
-        operator: "alice@ctl".to_owned(),
-        change_ticket: Some("CHG-42".to_owned()),
-        started_at: t(0),
-        controller_pid: pid,
-        controller_host: host_name(),
-    }
-}
-
-/// A pid that certainly belongs to no live process: a child we started and reaped.
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true")
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let pid = child.id();
-    let _ = child.wait();
-    pid
-}
-
-fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(path, &StoreOptions::default()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn started(host: &str, task: &str, attempt: u32, at: i64) -> Write {
-    Write::TaskStarted {
-        host: host.into(),
-        task: task.into(),
-        attempt,
-        at: t(at),
-        command: format!("run {task}"),
-    }
-}
-
-fn finished(host: &str, task: &str, attempt: u32, at: i64, state: &str, code: i32) -> Write {
-    Write::TaskFinished {
-        host: host.into(),
-        task: task.into(),
-        attempt,
-        at: t(at),
-        state: state.into(),
-        exit_code: Some(code),
-        duration_ms: 1000,
-        stdout: format!("{task} on {host}\n"),
-        stderr: String::new(),
-    }
-}
 
 fn host_state(host: &str, state: &str, at: i64) -> Write {
     Write::HostState {

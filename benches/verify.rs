@@ -5,6 +5,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use sflow::verify::diff::unified_diff;
+use sflow::verify::expect::extract;
 use sflow::verify::{
     evaluate, verify, CaptureInput, CaptureSpec, ChangeKind, Expectation, FleetReport,
     HostCaptures, Sample, VerifySpec, VersionScheme,
@@ -93,6 +95,27 @@ fn main() {
         "10,000-line capture, 10,000 values paired + diff",
         50,
         listed,
+    );
+
+    // The parts of the paired workload, to see where its time goes.
+    let re = regex::Regex::new(r"(?m)^ii\s+\S+\s+(\S+)").expect("valid regex");
+    let before_text = before.text().unwrap_or_default();
+    let after_text = after.text().unwrap_or_default();
+    let extracting = measure(|| {
+        black_box(extract(Some(&re), before_text));
+    });
+    report(
+        "  of which: extracting 10,000 values (one side)",
+        50,
+        extracting,
+    );
+    let diffing = measure(|| {
+        black_box(unified_diff(before_text, after_text, "before", "after"));
+    });
+    report(
+        "  of which: the unified diff (1% of lines changed)",
+        50,
+        diffing,
     );
 
     let increase = Expectation {

@@ -131,12 +131,19 @@ pub fn runs(args: &RunsArgs) -> ExitCode {
 pub fn show(args: &ShowArgs) -> ExitCode {
     report(open_existing(&args.state).and_then(|s| {
         let id = s.resolve(&args.run)?;
-        let detail = s.show(&id)?;
-        Ok(store::render_show(
-            &detail,
+        let mut detail = s.show(&id)?;
+        // JSON keeps the report in its event; text forms get it as a section of its own.
+        let verification = match args.format {
+            ShowFormat::Json => None,
+            _ => super::verify::take_report(&mut detail),
+        };
+        let mut text = store::render_show(&detail, args.host.as_deref(), args.format);
+        text.push_str(&super::verify::show_section(
+            verification,
             args.host.as_deref(),
             args.format,
-        ))
+        ));
+        Ok(text)
     }))
 }
 

@@ -13,6 +13,7 @@ pub mod lsp;
 pub mod plan;
 pub mod resume;
 pub mod run;
+pub mod verify;
 pub mod windows;
 use std::process::ExitCode;
 
@@ -65,6 +66,8 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// List the occurrences of a workflow's windows over the coming days.
     Windows(windows::WindowsArgs),
+    /// Read-only audit: run only the verify captures, print values and drift across hosts.
+    Verify(verify::VerifyArgs),
 }
 
 /// Entry point of the binary.
@@ -94,5 +97,6 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Run(args) => run::run(*args),
         Command::Windows(args) => windows::run(args),
+        Command::Verify(args) => verify::run(&args),
     }
 }

@@ -425,6 +425,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(result) => {
             if human {
                 print!("{}", summary_table(&result));
+                if let Some(report) = &result.verification {
+                    print!("\n{}", report.render_human());
+                }
             }
             ExitCode::from(result.exit_code())
         }

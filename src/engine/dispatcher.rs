@@ -279,6 +279,7 @@ impl Dispatcher {
             }
             self.finish_wave_event(w, false);
         }
+        self.verification_report();
         let status = self.status();
         let count = |s: HostState| self.hosts.iter().filter(|h| h.reported == Some(s)).count();
         let (ok, failed, deferred, interrupted) = (

@@ -216,6 +216,11 @@ pub enum EventKind {
         passed: bool,
         detail: String,
     },
+    /// At the end of the run: every verify block over all its hosts (verdicts, diffs, drift
+    /// across hosts and the fleet summary). Capture texts in it are masked.
+    VerificationReport {
+        report: Box<crate::verify::FleetReport>,
+    },
 }
 
 /// How a run ended.

@@ -244,16 +244,23 @@ impl RunSpec {
                 .collect(),
             secrets: choices.secrets,
             sudo_password: plan.sudo_password.clone(),
-            verifies: plan.verifies.iter().map(verify_spec).collect(),
+            verifies: plan.verifies.iter().map(|v| verify_spec(plan, v)).collect(),
         }
     }
 }
 
-/// A `verify` block for the verify module. Drift `across` hosts is not evaluated by the
-/// engine yet: each host is verified on its own before/after samples.
-fn verify_spec(v: &plan::Verify) -> VerifySpec {
+/// A `verify` block for the verify module, with its `across` target resolved to host names
+/// (each host is verified on its own samples as soon as they are in; drift across hosts is
+/// evaluated at the end of the run).
+fn verify_spec(plan: &Plan, v: &plan::Verify) -> VerifySpec {
     let mut spec = VerifySpec::new(v.name.clone());
     spec.on_mismatch = v.on_mismatch.parse().unwrap_or_default();
+    spec.across = v.across.as_ref().map(|hosts| {
+        hosts
+            .iter()
+            .filter_map(|&h| plan.hosts.get(h as usize).map(|x| x.name.clone()))
+            .collect()
+    });
     for (i, c) in v.captures.iter().enumerate() {
         let mut cs = CaptureSpec::new(c.name.clone());
         if let Some(e) = v.expects.iter().find(|e| e.capture as usize == i) {

@@ -24,7 +24,7 @@ mod schedule;
 pub mod spec;
 mod state;
 pub mod transport_runner;
-mod verification;
+pub mod verification;
 mod wave;
 pub mod windows;
 

@@ -136,6 +136,13 @@ pub fn describe(event: &Event) -> Option<String> {
         EventKind::VerificationFinished { verify, host, passed, detail } => {
             format!("{host} verify {verify}: {} {detail}", if *passed { "ok" } else { "MISMATCH" })
         }
+        EventKind::VerificationReport { report } => {
+            let s = &report.summary;
+            format!(
+                "verification: {} host(s), {} as expected, {} unexpected change, {} mismatch, {} drifted",
+                s.hosts, s.as_expected, s.unexpected_change, s.mismatch, s.drifted
+            )
+        }
     };
     Some(format!("[{}] {line}", clock(event.elapsed)))
 }

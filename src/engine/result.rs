@@ -103,6 +103,10 @@ pub struct RunResult {
     pub gates: Vec<GateRecord>,
     /// Configuration verification verdicts.
     pub verification_results: Vec<VerificationRecord>,
+    /// The full verification report (per host and capture, drift, summary), when the
+    /// workflow has verify blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::verify::FleetReport>,
     /// `--ignore-windows` reason, if the run ignored its windows.
     pub ignored_windows: Option<String>,
     /// Run time.
@@ -125,6 +129,7 @@ pub struct ResultBuilder {
     hosts: BTreeMap<String, HostResult>,
     gates: Vec<GateRecord>,
     verifications: Vec<VerificationRecord>,
+    verification: Option<crate::verify::FleetReport>,
     ignored_windows: Option<String>,
     elapsed: Duration,
 }
@@ -205,6 +210,9 @@ impl ResultBuilder {
                     detail: detail.clone(),
                 });
             }
+            EventKind::VerificationReport { report } => {
+                self.verification = Some((**report).clone());
+            }
             EventKind::OperatorAction {
                 action: OperatorAction::IgnoreWindows { reason },
             } => {
@@ -248,6 +256,7 @@ impl ResultBuilder {
             hosts: self.hosts.clone(),
             gates: self.gates.clone(),
             verification_results: self.verifications.clone(),
+            verification: self.verification.clone(),
             ignored_windows: self.ignored_windows.clone(),
             elapsed: self.elapsed,
         }

@@ -3,7 +3,7 @@
 //!
 //! Pure: no IO, no panics on captured text, which a remote host controls.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -326,6 +326,9 @@ pub struct CaptureOutcome {
     pub after_value: Option<String>,
 }
 
+/// Combined size of before and after from which the diff gets a thread of its own.
+const PARALLEL_BYTES: usize = 256 * 1024;
+
 /// Evaluates one capture of one host. `scheme` orders versions for the version change kinds.
 pub fn evaluate(
     capture: &str,
@@ -335,12 +338,24 @@ pub fn evaluate(
     scheme: VersionScheme,
 ) -> CaptureOutcome {
     let match_re = expect.and_then(|e| e.match_re.as_ref());
-    let after_entries = after.text().map(|t| extract(match_re, t));
-    let after_value = after_entries.as_ref().map(|entries| join_entries(entries));
-    let diff = match (before.text(), after.text()) {
-        (Some(b), Some(a)) => unified_diff(b, a, "before", "after"),
-        _ => None,
+    let extract_both = || {
+        let before_entries = match (expect, before.text()) {
+            (Some(_), Some(t)) => extract(match_re, t),
+            _ => Vec::new(),
+        };
+        (before_entries, after.text().map(|t| extract(match_re, t)))
     };
+    let (diff, (before_entries, after_entries)) = match (before.text(), after.text()) {
+        // Large captures: the diff runs on another thread while the values are extracted.
+        (Some(b), Some(a)) if b.len() + a.len() >= PARALLEL_BYTES => std::thread::scope(|s| {
+            let diff = s.spawn(|| unified_diff(b, a, "before", "after"));
+            let entries = extract_both();
+            (diff.join().unwrap_or(None), entries)
+        }),
+        (Some(b), Some(a)) => (unified_diff(b, a, "before", "after"), extract_both()),
+        _ => (None, extract_both()),
+    };
+    let after_value = after_entries.as_ref().map(|entries| join_entries(entries));
     let mut outcome = CaptureOutcome {
         capture: capture.to_string(),
         before: before.clone(),
@@ -365,7 +380,7 @@ pub fn evaluate(
     if outcome.verdict == Verdict::Mismatch {
         return outcome;
     }
-    let (Some(before_text), Some(after_entries)) = (before.text(), after_entries) else {
+    let (Some(_), Some(after_entries)) = (before.text(), after_entries) else {
         outcome.verdict = Verdict::NotCompared;
         let side = if before.text().is_none() {
             "before"
@@ -384,7 +399,6 @@ pub fn evaluate(
         }
         return outcome;
     };
-    let before_entries = extract(match_re, before_text);
     let (pairing, mut pairs) = pair_up(&before_entries, &after_entries);
     let spec = &expect.spec;
     if matches!(
@@ -432,37 +446,80 @@ pub fn extract(re: Option<&Regex>, text: &str) -> Vec<Entry> {
             value: text.trim().to_string(),
         }];
     };
-    re.captures_iter(text)
-        .filter_map(|caps| {
-            let whole = caps.get(0)?;
-            // A group that did not take part in the match gives no value.
-            let group = caps.get(1)?;
-            let prefix = text.get(whole.start()..group.start()).unwrap_or_default();
-            Some(Entry {
-                key: prefix.split_whitespace().collect::<Vec<_>>().join(" "),
-                value: group.as_str().to_string(),
-            })
-        })
-        .collect()
+    // One set of capture slots for every match: a listing has thousands of them.
+    let mut locs = re.capture_locations();
+    let mut entries = Vec::new();
+    let (mut at, mut last_end) = (0, None);
+    while at <= text.len() {
+        let Some(whole) = re.captures_read_at(&mut locs, text, at) else {
+            break;
+        };
+        // As `captures_iter`: after an empty match the search moves on by one character,
+        // and an empty match right where the previous match ended does not count.
+        let empty = whole.is_empty();
+        at = if empty {
+            text.get(whole.end()..)
+                .and_then(|rest| rest.chars().next())
+                .map_or(text.len() + 1, |c| whole.end() + c.len_utf8())
+        } else {
+            whole.end()
+        };
+        if empty && last_end == Some(whole.end()) {
+            continue;
+        }
+        last_end = Some(whole.end());
+        // A group that did not take part in the match gives no value.
+        let Some((start, end)) = locs.get(1) else {
+            continue;
+        };
+        entries.push(Entry {
+            key: collapse_whitespace(text.get(whole.start()..start).unwrap_or_default()),
+            value: text.get(start..end).unwrap_or_default().to_string(),
+        });
+    }
+    entries
+}
+
+/// `s` with its whitespace runs made single spaces, and trimmed.
+fn collapse_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 fn join_entries(entries: &[Entry]) -> String {
-    entries
+    let size = entries
         .iter()
-        .map(|e| {
-            if e.key.is_empty() {
-                e.value.clone()
-            } else {
-                format!("{} {}", e.key, e.value)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .map(|e| e.key.len() + e.value.len() + 2)
+        .sum();
+    let mut out = String::with_capacity(size);
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if !e.key.is_empty() {
+            out.push_str(&e.key);
+            out.push(' ');
+        }
+        out.push_str(&e.value);
+    }
+    out
 }
 
-fn unique_keys(entries: &[Entry]) -> bool {
-    let mut seen = HashSet::new();
-    entries.iter().all(|e| seen.insert(e.key.as_str()))
+/// Entries by key, or `None` when a key repeats.
+fn by_key(entries: &[Entry]) -> Option<HashMap<&str, &Entry>> {
+    let mut map = HashMap::with_capacity(entries.len());
+    for e in entries {
+        if map.insert(e.key.as_str(), e).is_some() {
+            return None;
+        }
+    }
+    Some(map)
 }
 
 /// Pairs before and after values: singly, by key, or by position (see [`Pairing`]).
@@ -480,10 +537,7 @@ fn pair_up(before: &[Entry], after: &[Entry]) -> (Pairing, Vec<Pair>) {
             vec![pair(key, before.first(), after.first())],
         );
     }
-    if unique_keys(before) && unique_keys(after) {
-        let after_by_key: HashMap<&str, &Entry> =
-            after.iter().map(|e| (e.key.as_str(), e)).collect();
-        let before_keys: HashSet<&str> = before.iter().map(|e| e.key.as_str()).collect();
+    if let (Some(before_by_key), Some(after_by_key)) = (by_key(before), by_key(after)) {
         let mut pairs: Vec<Pair> = before
             .iter()
             .map(|b| pair(&b.key, Some(b), after_by_key.get(b.key.as_str()).copied()))
@@ -491,7 +545,7 @@ fn pair_up(before: &[Entry], after: &[Entry]) -> (Pairing, Vec<Pair>) {
         pairs.extend(
             after
                 .iter()
-                .filter(|a| !before_keys.contains(a.key.as_str()))
+                .filter(|a| !before_by_key.contains_key(a.key.as_str()))
                 .map(|a| pair(&a.key, None, Some(a))),
         );
         return (Pairing::ByPrefix, pairs);

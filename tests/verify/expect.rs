@@ -529,3 +529,60 @@ fn names_parse() {
     );
     assert_eq!(OnMismatch::default(), OnMismatch::Fail);
 }
+
+/// The same values as `captures_iter`, including empty matches next to multi-byte text.
+#[test]
+fn extraction_agrees_with_captures_iter() {
+    let texts = ["", "a=1 b=2\n", "é=1\nx*y\nöö", "key  =  v\n\tother = w\n"];
+    let regexes = [
+        r"(\w*)",
+        r"(\S+)\s*=\s*(\S+)",
+        r"(?m)^(\S*)",
+        r"x(\*)?",
+        r"(é)?",
+    ];
+    for src in regexes {
+        let Ok(re) = regex::Regex::new(src) else {
+            panic!("bad regex {src}")
+        };
+        for text in texts {
+            let want: Vec<String> = re
+                .captures_iter(text)
+                .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
+                .collect();
+            let got: Vec<String> = extract(Some(&re), text)
+                .into_iter()
+                .map(|e| e.value)
+                .collect();
+            assert_eq!(got, want, "{src} on {text:?}");
+        }
+    }
+}
+
+/// A capture large enough for the diff to run beside the extraction gives the same outcome
+/// as its halves evaluated alone would suggest: every pair checked, one diff.
+#[test]
+fn large_captures_are_evaluated_whole() {
+    let listing = |bump: usize| -> String {
+        (0..4000)
+            .map(|i| {
+                let patch = if i == bump { 2 } else { 1 };
+                format!("ii  package-{i:05}    1.{i}.{patch}-1    amd64    package number {i}\n")
+            })
+            .collect()
+    };
+    let (before, after) = (listing(usize::MAX), listing(1234));
+    assert!(before.len() + after.len() > 256 * 1024, "large enough");
+    let expect = Expectation {
+        match_regex: Some(r"(?m)^ii\s+\S+\s+(\S+)".into()),
+        change: Unchanged,
+        ..Expectation::default()
+    };
+    let o = run(&expect, out(&before), out(&after), VersionScheme::Deb);
+    assert_eq!(o.verdict, Bad);
+    assert_eq!(o.pairs.len(), 4000);
+    assert_eq!(o.pairs.iter().filter(|p| !p.ok).count(), 1);
+    let diff = o.diff.unwrap_or_default();
+    assert!(diff.contains("@@ -1232,7 +1232,7 @@"), "{diff}");
+    assert!(diff.contains("+ii  package-01234    1.1234.2-1"), "{diff}");
+}

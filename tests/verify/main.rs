@@ -1,9 +1,12 @@
-//! Verification: version vectors, expectations, drift, and report snapshots.
+//! Verification: version vectors, expectations, drift, report snapshots, the engine over
+//! the in-process SSH fleet, and `sflow verify` end to end.
 //!
 //! Snapshots are the expected text files in `tests/verify/snapshots/`; run with
 //! `SFLOW_BLESS=1` to rewrite them from the current output, then review the diff.
 
+mod cli;
 mod drift;
+mod engine;
 mod expect;
 mod reports;
 mod versions;

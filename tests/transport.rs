@@ -641,13 +641,23 @@ async fn no_credentials_and_missing_identity_file_are_reported() {
 async fn dropping_a_running_command_stops_its_process_group() {
     let (fleet, ssh) = start(Fleet::builder().script(echo_script())).await;
     let h = fleet.host_spec(0);
-    // The engine's own timeout drops the future instead of setting one on the command.
-    let abandoned = tokio::time::timeout(
-        Duration::from_millis(300),
-        ssh.run(&h, &RemoteCommand::new("sleep 30")),
-    )
+    // The engine's own timeout drops the future instead of setting one on the command. Drop it
+    // once the command runs (a fixed delay could fire before the exec on a busy machine), and
+    // a moment later, so that the shell's process group id has arrived: a future dropped
+    // before that cannot name the group (docs/transport.md says so).
+    let run = tokio::spawn({
+        let (ssh, h) = (ssh.clone(), h.clone());
+        async move { ssh.run(&h, &RemoteCommand::new("sleep 30")).await }
+    });
+    bounded(async {
+        while fleet.running(0) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
     .await;
-    assert!(abandoned.is_err());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    run.abort();
+    assert!(run.await.is_err_and(|e| e.is_cancelled()));
     bounded(async {
         while fleet.running(0) > 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -212,13 +212,17 @@ impl KnownHosts {
             key_type,
             Base64::encode_string(blob)
         );
+        // Held across the append too: hosts connecting at once record their keys one at a
+        // time, and each line goes out in one write (a `writeln!` on a `File` may split the
+        // line and its newline into two writes that another appender can land between).
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let source = match &self.write_to {
             Some(path) => {
                 let mut f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(path)
-                    .and_then(|mut f| writeln!(f, "{line}").map(|()| f))
+                    .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()).map(|()| f))
                     .map_err(|e| TransportError::Config {
                         path: path.clone(),
                         message: format!("cannot record new host key: {e}"),
@@ -228,7 +232,6 @@ impl KnownHosts {
             }
             None => "<memory> (added)".to_string(),
         };
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.extend(parse(&line, Path::new(&source)));
         Ok(())
     }
@@ -433,6 +436,43 @@ mod tests {
         assert_eq!(
             reloaded.verdict(&names(&["[h]:2222"]), &blob(KEY_A)),
             Verdict::Known
+        );
+    }
+
+    #[test]
+    fn hosts_recording_keys_at_once_write_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        let kh = std::sync::Arc::new(
+            KnownHosts::load(
+                std::slice::from_ref(&path),
+                Some(path.clone()),
+                HostKeyPolicy::AcceptNew,
+            )
+            .unwrap(),
+        );
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let kh = std::sync::Arc::clone(&kh);
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let name = format!("[h{t}-{i}]:2222");
+                        kh.check("h", &names(&[&name]), "ssh-ed25519", &blob(KEY_A))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(written.lines().count(), 200, "{written}");
+        assert!(
+            written
+                .lines()
+                .all(|l| l.ends_with(KEY_A) && l.matches("ssh-ed25519").count() == 1),
+            "{written}"
         );
     }
 

@@ -106,7 +106,14 @@ impl WfChecker<'_> {
                     );
                     continue;
                 };
-                let ea = v::by_key(&e.attrs, &["match", "change"], "expect", self.diags);
+                let ea = v::by_key(
+                    &e.attrs,
+                    &[
+                        "match", "change", "equals", "contains", "matches", "versions",
+                    ],
+                    "expect",
+                    self.diags,
+                );
                 let mut matcher = None;
                 if let Some(a) = ea.get("match") {
                     if let Some(s) = v::string(&a.value, self.diags) {
@@ -123,10 +130,48 @@ impl WfChecker<'_> {
                         }
                     }
                 }
+                let text = |key: &str, diags: &mut Vec<Diagnostic>| {
+                    ea.get(key).and_then(|a| {
+                        v::string(&a.value, diags).and_then(|s| {
+                            let plain = s.as_plain();
+                            if plain.is_none() {
+                                diags.push(
+                                    Diagnostic::new(
+                                        Code::E0024,
+                                        s.span,
+                                        format!("`{key}` cannot interpolate"),
+                                    )
+                                    .with_label("must be a constant")
+                                    .with_help("expected values are compared as written"),
+                                );
+                            }
+                            plain
+                        })
+                    })
+                };
+                let equals = text("equals", self.diags);
+                let contains = text("contains", self.diags);
+                let matches = ea
+                    .get("matches")
+                    .and_then(|a| v::string(&a.value, self.diags))
+                    .and_then(|s| self.regex(s))
+                    .map(|(re, _)| re);
+                let versions = ea.get("versions").and_then(|a| {
+                    const OPTS: [(&str, &str); 4] = [
+                        ("deb", "deb"),
+                        ("rpm", "rpm"),
+                        ("semver", "semver"),
+                        ("numeric", "numeric"),
+                    ];
+                    v::choice(&a.value, &OPTS, self.diags).map(str::to_owned)
+                });
+                let checks_value = equals.is_some() || contains.is_some() || matches.is_some();
                 let change = match ea.get("change") {
                     Some(a) => {
                         v::choice(&a.value, &p::Change::ALL, self.diags).unwrap_or(p::Change::Any)
                     }
+                    // A check of the after value alone needs no change kind.
+                    None if checks_value => p::Change::Any,
                     None => {
                         self.diags.push(
                             Diagnostic::new(Code::E0014, e.name.span, format!("`expect {}` needs `change`", e.name.name))
@@ -140,6 +185,10 @@ impl WfChecker<'_> {
                     capture: idx,
                     matcher,
                     change,
+                    equals,
+                    contains,
+                    matches,
+                    versions,
                     span: e.span,
                 });
             }

@@ -267,7 +267,10 @@ fn verify_spec(plan: &Plan, v: &plan::Verify) -> VerifySpec {
             cs = cs.expect(Expectation {
                 match_regex: e.matcher.clone(),
                 change: e.change.parse().unwrap_or_default(),
-                ..Expectation::default()
+                equals: e.equals.clone(),
+                contains: e.contains.clone(),
+                matches: e.matches.clone(),
+                versions: e.versions.as_deref().and_then(|v| v.parse().ok()),
             });
         }
         spec = spec.capture(cs);

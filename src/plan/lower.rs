@@ -727,6 +727,10 @@ impl<'a> Lowering<'a> {
                         .find(|(_, c)| *c == e.change)
                         .map_or("any", |(n, _)| n)
                         .to_string(),
+                    equals: e.equals.clone(),
+                    contains: e.contains.clone(),
+                    matches: e.matches.clone(),
+                    versions: e.versions.clone(),
                 })
                 .collect(),
             on_mismatch: match v.on_mismatch {

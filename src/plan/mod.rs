@@ -504,6 +504,18 @@ pub struct Expect {
     pub matcher: Option<String>,
     /// `unchanged`, `changed`, `any`, `version_increase`, `version_decrease`, `added`, `removed`.
     pub change: String,
+    /// Every after value must be exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+    /// Every after value must contain this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    /// A regex every after value must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<String>,
+    /// The declared version ordering (`deb`, `rpm`, `semver`, `numeric`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<String>,
 }
 
 impl Plan {

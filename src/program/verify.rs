@@ -105,6 +105,15 @@ pub struct VerifyExpect {
     pub matcher: Option<String>,
     /// The expected change.
     pub change: Change,
+    /// `equals`: every after value must be exactly this.
+    pub equals: Option<String>,
+    /// `contains`: every after value must contain this.
+    pub contains: Option<String>,
+    /// `matches`: a regex every after value must match (anywhere in it).
+    pub matches: Option<String>,
+    /// `versions`: the version ordering to use (`deb`, `rpm`, `semver`, `numeric`), over
+    /// the host's facts.
+    pub versions: Option<String>,
     /// Where it was declared.
     pub span: Span,
 }

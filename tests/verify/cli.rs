@@ -129,3 +129,72 @@ fn run_and_show_print_the_verification_report() {
         .map(|e| e["detail"]["report"]["summary"]["drifted"].clone());
     assert_eq!(report, Some(serde_json::json!(1)));
 }
+
+/// `equals`, `contains`, `matches` and `versions` written in a `.sflow` file reach the run:
+/// a host whose after value breaks one of them is a mismatch, the others are as expected.
+#[test]
+fn value_expectations_written_in_a_file_decide_the_verdict() {
+    let dir = tempdir();
+    let text = r#"inventory {
+  host good { transport = "local"  v = "1.2.10"  mode = "on" }
+  host bad { transport = "local"  v = "1.2.9"  mode = "off" }
+  group fleet = [good, bad]
+}
+
+workflow vals {
+  task noop on fleet { run = "true" }
+  verify vals {
+    capture version = "echo ${host.v}"
+    capture mode = "echo mode=${host.mode}"
+    capture banner = "echo sflow-${host.mode}-ok"
+    expect version {
+      versions = "semver"
+      matches = r"^1\.2\.1[0-9]$"
+    }
+    expect mode { equals = "mode=on" }
+    expect banner { contains = "on-ok" }
+    on_mismatch = "fail"
+  }
+}
+"#;
+    let path = dir.path().join("vals.sflow");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    let file = path.display().to_string();
+    let (code, out, err) = sflow(&["check", &file]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = sflow(&["run", &file, "--yes", "--format", "json"]);
+    assert_eq!(code, 1, "the bad host fails: {out}{err}");
+    let report = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["kind"] == "verification_report")
+        .unwrap_or_default();
+    let verdicts: Vec<(String, String, String)> = report["report"]["blocks"][0]["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|h| {
+            let host = h["host"].as_str().unwrap_or_default().to_owned();
+            h["captures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |c| {
+                    (
+                        host.clone(),
+                        c["name"].as_str().unwrap_or_default().to_owned(),
+                        c["verdict"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 6, "{report}");
+    for (host, capture, verdict) in &verdicts {
+        let expected = if host == "good" {
+            "as_expected"
+        } else {
+            "mismatch"
+        };
+        assert_eq!(verdict, expected, "{host} {capture}: {report}");
+    }
+}

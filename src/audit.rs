@@ -312,7 +312,12 @@ impl Head {
 
 /// SHA-256 (hex) of one line, without its newline: the chain's canonical form.
 pub fn line_hash(line: &[u8]) -> String {
-    hex::encode(Sha256::digest(line))
+    let mut hex = [0u8; 64];
+    // 32 bytes always fit 64 hex digits, and hex digits are ASCII.
+    match hex::encode_to_slice(Sha256::digest(line), &mut hex) {
+        Ok(()) => String::from_utf8_lossy(&hex).into_owned(),
+        Err(_) => hex::encode(Sha256::digest(line)),
+    }
 }
 
 /// The head file of a log.
@@ -570,9 +575,10 @@ impl AuditLog {
                 entry,
                 prev: head.hash.clone(),
             };
-            let mut value = serde_json::to_value(&record).map_err(|e| io(e.into()))?;
-            self.redactor.redact_json(&mut value);
-            let line = serde_json::to_vec(&value).map_err(|e| io(e.into()))?;
+            let line = self
+                .redactor
+                .to_json_vec(&record)
+                .map_err(|e| io(e.into()))?;
             last = head.count;
             head.count += 1;
             head.len += line.len() as u64 + 1;

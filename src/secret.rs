@@ -258,6 +258,29 @@ impl Redactor {
         self.values.iter().any(|v| text.contains(v.as_str()))
     }
 
+    /// Serialises `value` as JSON with every secret redacted. A value whose serialised form
+    /// cannot contain a secret is written directly; otherwise (a secret that JSON would escape,
+    /// or one that appears in the text) it goes through [`Redactor::redact_json`].
+    pub fn to_json_vec<T: serde::Serialize>(&self, value: &T) -> serde_json::Result<Vec<u8>> {
+        let line = serde_json::to_vec(value)?;
+        if self.is_empty() {
+            return Ok(line);
+        }
+        // JSON spells a secret verbatim unless it holds a quote, a backslash or a control
+        // character; such a secret cannot be searched for in the serialised text.
+        let verbatim = self
+            .values
+            .iter()
+            .all(|v| !v.chars().any(|c| c == '"' || c == '\\' || c.is_control()));
+        let text = String::from_utf8_lossy(&line);
+        if verbatim && !self.leaks(&text) {
+            return Ok(line);
+        }
+        let mut v = serde_json::to_value(value)?;
+        self.redact_json(&mut v);
+        serde_json::to_vec(&v)
+    }
+
     /// Redacts every string (keys included) inside a JSON value, in place.
     ///
     /// Values are redacted before serialisation because JSON escaping could change how a
@@ -287,6 +310,45 @@ mod tests {
     use super::*;
 
     const CANARY: &str = "canary-7f3a9c-s3cr3t";
+
+    #[test]
+    fn json_written_through_the_redactor_never_spells_a_secret() {
+        #[derive(serde::Serialize)]
+        struct Rec<'a> {
+            command: &'a str,
+            list: Vec<&'a str>,
+        }
+        let plain = Secret::new("p", CANARY);
+        let quoted = Secret::new("q", "pa\"ss\\wd");
+        for secrets in [vec![], vec![&plain], vec![&plain, &quoted]] {
+            let r = Redactor::new(secrets.iter().copied());
+            let rec = Rec {
+                command: &format!("echo {CANARY} pa\"ss\\wd"),
+                list: vec![CANARY, "fine"],
+            };
+            let line = r.to_json_vec(&rec).unwrap_or_else(|e| panic!("{e}"));
+            let text = String::from_utf8(line).unwrap_or_else(|e| panic!("{e}"));
+            let back: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+            let mut expected = serde_json::to_value(&rec).unwrap_or_else(|e| panic!("{e}"));
+            r.redact_json(&mut expected);
+            assert_eq!(back, expected, "{text}");
+            for s in &secrets {
+                assert!(!back.to_string().contains(s.expose()), "{text}");
+                assert!(!text.contains(s.expose()), "{text}");
+            }
+        }
+        // Nothing secret in the record: written directly, fields in declaration order.
+        let r = Redactor::new([&plain]);
+        let rec = Rec {
+            command: "true",
+            list: vec![],
+        };
+        assert_eq!(
+            r.to_json_vec(&rec).ok().map(String::from_utf8),
+            Some(Ok(r#"{"command":"true","list":[]}"#.to_owned()))
+        );
+    }
 
     #[test]
     fn debug_and_display_never_show_the_value() {

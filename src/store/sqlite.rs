@@ -9,13 +9,43 @@ use crate::secret::Redactor;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension as _, TransactionBehavior};
 use sha2::{Digest as _, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The schema version this code writes and reads.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Version 1 kept `task_attempts` under a `(run_id, host, task, attempt)` primary key. Every
+/// start and end then updated an index in host order, scattered over the file, which made
+/// journaling cost six times the run it recorded (BENCHMARKS.md, Journal). Version 2 appends
+/// attempts in the order they happen (an index on the run only) and finds an attempt's row
+/// through the writer's own map ([`SqliteStore::apply`]).
+const MIGRATE_1_TO_2: &str = "
+CREATE TABLE task_attempts_v2 (
+    seq         INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    task        TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    ended_at    TEXT,
+    exit_code   INTEGER,
+    duration_ms INTEGER,
+    command     TEXT NOT NULL DEFAULT '',
+    stdout      TEXT NOT NULL DEFAULT '',
+    stderr      TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO task_attempts_v2 (run_id, host, task, attempt, state, started_at, ended_at,
+    exit_code, duration_ms, command, stdout, stderr)
+    SELECT run_id, host, task, attempt, state, started_at, ended_at, exit_code, duration_ms,
+    command, stdout, stderr FROM task_attempts ORDER BY rowid;
+DROP TABLE task_attempts;
+ALTER TABLE task_attempts_v2 RENAME TO task_attempts;
+CREATE INDEX task_attempts_run ON task_attempts (run_id);
+";
 
 const SCHEMA: &str = "
 CREATE TABLE runs (
@@ -43,6 +73,7 @@ CREATE TABLE host_states (
 );
 CREATE INDEX host_states_run ON host_states (run_id, host, seq);
 CREATE TABLE task_attempts (
+    seq         INTEGER PRIMARY KEY,
     run_id      TEXT NOT NULL,
     host        TEXT NOT NULL,
     task        TEXT NOT NULL,
@@ -54,9 +85,9 @@ CREATE TABLE task_attempts (
     duration_ms INTEGER,
     command     TEXT NOT NULL DEFAULT '',
     stdout      TEXT NOT NULL DEFAULT '',
-    stderr      TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (run_id, host, task, attempt)
+    stderr      TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX task_attempts_run ON task_attempts (run_id);
 CREATE TABLE captures (
     run_id TEXT NOT NULL,
     host   TEXT NOT NULL,
@@ -111,7 +142,12 @@ pub struct SqliteStore {
     path: PathBuf,
     busy_ms: u64,
     redactor: Redactor,
+    /// The row of each attempt of the run being written (`apply`), loaded once per run: the
+    /// table has no unique index on `(run, host, task, attempt)`, this map keeps it unique.
+    attempt_rows: Option<(RunId, HashMap<AttemptKey, i64>)>,
 }
+
+type AttemptKey = (String, String, u32);
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -188,6 +224,7 @@ impl SqliteStore {
             path: path.to_owned(),
             busy_ms,
             redactor: opts.redactor.clone(),
+            attempt_rows: None,
         };
         let err = |e: rusqlite::Error| db_err(path, busy_ms, &e);
         store.conn.busy_timeout(opts.busy_timeout).map_err(err)?;
@@ -245,12 +282,31 @@ impl SqliteStore {
                 known: SCHEMA_VERSION,
             });
         }
-        if version == 0 {
-            tx.execute_batch(SCHEMA).map_err(err)?;
+        match version {
+            0 => tx.execute_batch(SCHEMA).map_err(err)?,
+            1 => tx.execute_batch(MIGRATE_1_TO_2).map_err(err)?,
+            _ => {}
+        }
+        if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err)?;
         }
         tx.commit().map_err(err)
+    }
+
+    /// The rows of `run`'s attempts, by `(host, task, attempt)`.
+    fn attempt_rows_of(&self, run: &str) -> Result<HashMap<AttemptKey, i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT host, task, attempt, seq FROM task_attempts WHERE run_id = ?1")
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([run], |r| {
+                Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.err(&e));
+        rows
     }
 
     fn redact<'a>(&self, s: &'a str) -> std::borrow::Cow<'a, str> {
@@ -425,9 +481,28 @@ impl RunStore for SqliteStore {
                 s.to_owned()
             }
         };
+        // Taken out while writing and put back only after the commit: a failed transaction
+        // leaves no row numbers behind that the database does not have.
+        let mut rows = match self.attempt_rows.take() {
+            Some((r, rows)) if r == run => rows,
+            _ => self.attempt_rows_of(run)?,
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        // The two statements of nearly every write, looked up once per batch.
+        let mut insert_start = tx
+            .prepare_cached(
+                "INSERT INTO task_attempts (run_id, host, task, attempt, state,
+                 started_at, command) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(err)?;
+        let mut update_end = tx
+            .prepare_cached(
+                "UPDATE task_attempts SET state = ?2, ended_at = ?3, exit_code = ?4,
+                 duration_ms = ?5, stdout = ?6, stderr = ?7 WHERE seq = ?1",
+            )
             .map_err(err)?;
         for w in writes {
             match w {
@@ -465,25 +540,30 @@ impl RunStore for SqliteStore {
                     at,
                     command,
                 } => {
-                    tx.prepare_cached(
-                        "INSERT INTO task_attempts (run_id, host, task, attempt, state, started_at,
-                         command) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                         ON CONFLICT (run_id, host, task, attempt) DO UPDATE SET
-                         state = excluded.state, started_at = excluded.started_at,
-                         command = excluded.command",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            run,
-                            host,
-                            task,
-                            attempt,
-                            state::RUNNING,
-                            ts(*at),
-                            red(command)
-                        ])
-                    })
-                    .map_err(err)?;
+                    let key = (host.clone(), task.clone(), *attempt);
+                    if let Some(&seq) = rows.get(&key) {
+                        tx.prepare_cached(
+                            "UPDATE task_attempts SET state = ?2, started_at = ?3, command = ?4
+                             WHERE seq = ?1",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![seq, state::RUNNING, ts(*at), red(command)])
+                        })
+                        .map_err(err)?;
+                    } else {
+                        insert_start
+                            .execute(params![
+                                run,
+                                host,
+                                task,
+                                attempt,
+                                state::RUNNING,
+                                ts(*at),
+                                red(command)
+                            ])
+                            .map_err(err)?;
+                        rows.insert(key, tx.last_insert_rowid());
+                    }
                 }
                 Write::TaskFinished {
                     host,
@@ -498,30 +578,35 @@ impl RunStore for SqliteStore {
                 } => {
                     let out = red(&cap_output(stdout));
                     let errs = red(&cap_output(stderr));
-                    tx.prepare_cached(
-                        "INSERT INTO task_attempts (run_id, host, task, attempt, state, started_at,
-                         ended_at, exit_code, duration_ms, stdout, stderr)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10)
-                         ON CONFLICT (run_id, host, task, attempt) DO UPDATE SET
-                         state = excluded.state, ended_at = excluded.ended_at,
-                         exit_code = excluded.exit_code, duration_ms = excluded.duration_ms,
-                         stdout = excluded.stdout, stderr = excluded.stderr",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            run,
-                            host,
-                            task,
-                            attempt,
-                            state,
-                            ts(*at),
-                            exit_code,
-                            i64::try_from(*duration_ms).unwrap_or(i64::MAX),
-                            out,
-                            errs
-                        ])
-                    })
-                    .map_err(err)?;
+                    let duration = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
+                    let key = (host.clone(), task.clone(), *attempt);
+                    if let Some(&seq) = rows.get(&key) {
+                        update_end
+                            .execute(params![seq, state, ts(*at), exit_code, duration, out, errs])
+                            .map_err(err)?;
+                    } else {
+                        tx.prepare_cached(
+                            "INSERT INTO task_attempts (run_id, host, task, attempt, state,
+                             started_at, ended_at, exit_code, duration_ms, stdout, stderr)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10)",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![
+                                run,
+                                host,
+                                task,
+                                attempt,
+                                state,
+                                ts(*at),
+                                exit_code,
+                                duration,
+                                out,
+                                errs
+                            ])
+                        })
+                        .map_err(err)?;
+                        rows.insert(key, tx.last_insert_rowid());
+                    }
                 }
                 Write::Captured {
                     host,
@@ -575,7 +660,10 @@ impl RunStore for SqliteStore {
                 }
             }
         }
-        tx.commit().map_err(err)
+        drop((insert_start, update_end));
+        tx.commit().map_err(err)?;
+        self.attempt_rows = Some((run.to_owned(), rows));
+        Ok(())
     }
 
     fn record_resume(
@@ -678,19 +766,29 @@ impl RunStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT host, task, attempt, state FROM task_attempts t
-                 WHERE run_id = ?1 AND attempt = (SELECT MAX(attempt) FROM task_attempts
-                     WHERE run_id = t.run_id AND host = t.host AND task = t.task)
-                 ORDER BY rowid",
+                "SELECT host, task, attempt, state FROM task_attempts
+                 WHERE run_id = ?1 ORDER BY seq",
             )
             .map_err(|e| self.err(&e))?;
         let rows: Vec<(String, String, u32, String)> = stmt
             .query_map([run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .and_then(Iterator::collect)
             .map_err(|e| self.err(&e))?;
+        // The latest attempt of each task, in the order those attempts were recorded.
+        let mut latest: HashMap<(&str, &str), u32> = HashMap::new();
+        for (host, task, attempt, _) in &rows {
+            let slot = latest.entry((host, task)).or_insert(*attempt);
+            *slot = (*slot).max(*attempt);
+        }
+        let keep: Vec<bool> = rows
+            .iter()
+            .map(|(h, t, a, _)| latest.get(&(h.as_str(), t.as_str())) == Some(a))
+            .collect();
         Ok(rows
             .into_iter()
-            .map(|(host, task, attempts, st)| TaskState {
+            .zip(keep)
+            .filter(|(_, keep)| *keep)
+            .map(|((host, task, attempts, st), _)| TaskState {
                 host,
                 task,
                 attempts,

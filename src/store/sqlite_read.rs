@@ -44,7 +44,7 @@ impl SqliteStore {
             .conn
             .prepare(
                 "SELECT host, task, attempt, state, started_at, ended_at, exit_code, duration_ms
-                 FROM task_attempts WHERE run_id = ?1 ORDER BY rowid",
+                 FROM task_attempts WHERE run_id = ?1 ORDER BY seq",
             )
             .map_err(|e| self.err(&e))?;
         type AttemptRow = (
@@ -196,7 +196,7 @@ impl SqliteStore {
                 "SELECT host, task, attempt, state, started_at, exit_code, duration_ms, command,
                  stdout, stderr FROM task_attempts
                  WHERE run_id = ?1 AND (?2 IS NULL OR host = ?2) AND (?3 IS NULL OR task = ?3)
-                 ORDER BY rowid",
+                 ORDER BY seq",
             )
             .map_err(|e| self.err(&e))?;
         let rows = stmt

@@ -333,3 +333,123 @@ fn the_store_path_comes_from_the_flag_else_beside_the_workflow() {
         assert_eq!(store_path(None, None), Path::new(".").join(DEFAULT_PATH));
     }
 }
+
+#[test]
+fn a_store_of_schema_1_is_migrated_and_keeps_its_attempts() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("state.db");
+    // A version-1 store as sflow wrote it: attempts under a (run, host, task, attempt) key.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        conn.execute_batch(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, workflow TEXT NOT NULL,
+                 workflow_path TEXT NOT NULL, plan_json TEXT NOT NULL, plan_hash TEXT NOT NULL,
+                 params TEXT NOT NULL, operator TEXT NOT NULL, change_ticket TEXT,
+                 started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL,
+                 controller_pid INTEGER NOT NULL, controller_host TEXT NOT NULL);
+             CREATE TABLE host_states (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL,
+                 host TEXT NOT NULL, state TEXT NOT NULL, at TEXT NOT NULL, reason TEXT);
+             CREATE INDEX host_states_run ON host_states (run_id, host, seq);
+             CREATE TABLE task_attempts (run_id TEXT NOT NULL, host TEXT NOT NULL,
+                 task TEXT NOT NULL, attempt INTEGER NOT NULL, state TEXT NOT NULL,
+                 started_at TEXT NOT NULL, ended_at TEXT, exit_code INTEGER, duration_ms INTEGER,
+                 command TEXT NOT NULL DEFAULT '', stdout TEXT NOT NULL DEFAULT '',
+                 stderr TEXT NOT NULL DEFAULT '', PRIMARY KEY (run_id, host, task, attempt));
+             CREATE TABLE captures (run_id TEXT NOT NULL, host TEXT NOT NULL, task TEXT NOT NULL,
+                 name TEXT NOT NULL, value TEXT NOT NULL, at TEXT NOT NULL,
+                 PRIMARY KEY (run_id, host, task, name));
+             CREATE TABLE events (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, at TEXT NOT NULL,
+                 kind TEXT NOT NULL, wave TEXT, host TEXT, task TEXT, detail TEXT NOT NULL);
+             CREATE INDEX events_run ON events (run_id, seq);
+             INSERT INTO runs VALUES ('r1', 'patch', 'patch.sflow', '{}', 'h', '{}', 'op@ctl',
+                 NULL, '2026-01-01T00:00:00.000Z', NULL, 'interrupted', 1, 'nowhere');
+             INSERT INTO task_attempts (run_id, host, task, attempt, state, started_at, ended_at,
+                 exit_code, command, stdout) VALUES
+                 ('r1', 'web1', 'backup', 1, 'ok', '2026-01-01T00:00:01.000Z',
+                  '2026-01-01T00:00:02.000Z', 0, 'tar c /etc', 'done'),
+                 ('r1', 'web1', 'upgrade', 1, 'running', '2026-01-01T00:00:03.000Z', NULL,
+                  NULL, 'apt-get upgrade', '');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut s = open(&path);
+    let log = s.log("r1", None, None).unwrap_or_else(|e| panic!("{e}"));
+    let seen: Vec<_> = log
+        .iter()
+        .map(|e| {
+            (
+                e.task.as_str(),
+                e.attempt,
+                e.state.as_str(),
+                e.command.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("backup", 1, "ok", "tar c /etc"),
+            ("upgrade", 1, "unknown", "apt-get upgrade")
+        ]
+    );
+    // The migrated store takes new writes, and a finished attempt updates its own row.
+    s.apply(
+        "r1",
+        &[
+            finished("web1", "upgrade", 1, 5, "ok", 0),
+            started("web1", "reboot", 1, 6),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let states = s.task_states("r1").unwrap_or_else(|e| panic!("{e}"));
+    let states: Vec<_> = states
+        .iter()
+        .map(|t| (t.task.as_str(), t.attempts, t.state.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("backup", 1, "ok"),
+            ("upgrade", 1, "ok"),
+            ("reboot", 1, "unknown")
+        ]
+    );
+    let version: i64 = s
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(version, 2);
+}
+
+#[test]
+fn the_latest_attempt_of_each_task_decides_its_state() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = open(&dir.path().join("state.db"));
+    let id = s
+        .create_run(&new_run("patch", dead_pid()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.apply(
+        &id,
+        &[
+            started("web1", "a", 1, 1),
+            finished("web1", "a", 1, 2, "failed", 1),
+            started("web2", "a", 1, 2),
+            started("web1", "a", 2, 3),
+            finished("web1", "a", 2, 4, "ok", 0),
+            // The same attempt reported twice keeps one row.
+            finished("web1", "a", 2, 5, "ok", 0),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let states = s.task_states(&id).unwrap_or_else(|e| panic!("{e}"));
+    let states: Vec<_> = states
+        .iter()
+        .map(|t| (t.host.as_str(), t.attempts, t.state.as_str()))
+        .collect();
+    assert_eq!(states, [("web2", 1, "unknown"), ("web1", 2, "ok")]);
+    assert_eq!(
+        s.log(&id, Some("web1"), None).map(|l| l.len()).ok(),
+        Some(2)
+    );
+}

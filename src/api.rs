@@ -46,7 +46,7 @@ pub use crate::transport::known_hosts::HostKeyPolicy;
 pub use engine::{ApiError, Checked, Engine, SshAuth};
 pub use workflow::{
     Change, Expect, OnExpire, OnMismatch, Parallelization, ProgressiveExecution, Task,
-    Verification, WaveSize, WindowPolicy, Workflow,
+    Verification, Versions, WaveSize, WindowPolicy, Workflow,
 };
 
 use std::collections::BTreeMap;

@@ -289,6 +289,18 @@ fn expect(out: &mut String, e: &Expect) -> Result<(), ApiError> {
         let _ = writeln!(out, "match = {}", raw(p));
     }
     let _ = writeln!(out, "change = {}", string(e.change.as_str()));
+    if let Some(v) = &e.equals {
+        let _ = writeln!(out, "equals = {}", literal(v));
+    }
+    if let Some(v) = &e.contains {
+        let _ = writeln!(out, "contains = {}", literal(v));
+    }
+    if let Some(r) = &e.matches {
+        let _ = writeln!(out, "matches = {}", raw(r));
+    }
+    if let Some(v) = e.versions {
+        let _ = writeln!(out, "versions = {}", string(v.as_str()));
+    }
     out.push_str("}\n");
     Ok(())
 }

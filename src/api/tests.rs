@@ -256,3 +256,46 @@ fn data_strings_are_literal_and_commands_interpolate() {
         ["echo 'costs ${x} and $5' $HOME"]
     );
 }
+
+#[test]
+fn after_value_checks_reach_the_plan_as_written() {
+    let mut wf = Workflow::new("w");
+    wf.set_maintenance_window("fleet", "always")
+        .add_task(Task::new("upgrade").on("fleet").run("true"))
+        .add_verification(
+            Verification::new("nginx")
+                .after("upgrade")
+                .capture("nginx", "nginx -v 2>&1")
+                .expect(
+                    Expect::new("nginx", Change::Any)
+                        .matching(r"nginx/(\S+)")
+                        .equals("1.24.0 \"${x}\"")
+                        .contains("1.24")
+                        .matches(r#"^1\.2[0-9]"\.?"#)
+                        .versions(Versions::Semver),
+                ),
+        );
+    let plan = match engine().plan(&wf) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    let e = &plan.verifies[0].expects[0];
+    assert_eq!(e.change, "any");
+    assert_eq!(e.equals.as_deref(), Some("1.24.0 \"${x}\""));
+    assert_eq!(e.contains.as_deref(), Some("1.24"));
+    assert_eq!(e.matches.as_deref(), Some(r#"^1\.2[0-9]"\.?"#));
+    assert_eq!(e.versions.as_deref(), Some("semver"));
+    // A bad regex gets the language's diagnostic.
+    wf.add_verification(
+        Verification::new("bad")
+            .after("upgrade")
+            .capture("bad", "true")
+            .expect(Expect::new("bad", Change::Any).matches("(")),
+    );
+    match engine().plan(&wf) {
+        Err(ApiError::Check { rendered, .. }) => {
+            assert!(rendered.contains("matches"), "{rendered}")
+        }
+        other => panic!("expected a check error, got {other:?}"),
+    }
+}

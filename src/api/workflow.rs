@@ -560,28 +560,103 @@ pub enum OnMismatch {
     Rollback,
 }
 
+/// How versions are ordered for `version_increase` / `version_decrease` (`versions = "…"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// dpkg's ordering (epoch, upstream, revision, `~`).
+    Deb,
+    /// rpmvercmp (with `~` and `^`).
+    Rpm,
+    /// Semantic versioning.
+    Semver,
+    /// Numeric segments.
+    Numeric,
+}
+
+impl Versions {
+    /// The spelling in the language.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Versions::Deb => "deb",
+            Versions::Rpm => "rpm",
+            Versions::Semver => "semver",
+            Versions::Numeric => "numeric",
+        }
+    }
+}
+
 /// An `expect` of a verification: which part of a capture to compare, and how.
+///
+/// Besides the change between before and after, the after value can be checked on its own
+/// (the language's `equals`, `contains` and `matches`); every extracted value must pass.
+///
+/// ```
+/// use sflow::api::{Change, Expect, Versions};
+/// let e = Expect::new("nginx", Change::Any)
+///     .matching(r"nginx version: nginx/(\S+)")
+///     .equals("1.24.0")
+///     .versions(Versions::Semver);
+/// # let _ = e;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expect {
     pub(crate) capture: String,
     pub(crate) pattern: Option<String>,
     pub(crate) change: Change,
+    pub(crate) equals: Option<String>,
+    pub(crate) contains: Option<String>,
+    pub(crate) matches: Option<String>,
+    pub(crate) versions: Option<Versions>,
 }
 
 impl Expect {
-    /// Expects `change` of the capture `capture`.
+    /// Expects `change` of the capture `capture` (`Change::Any` when only the after value
+    /// matters).
     pub fn new(capture: impl Into<String>, change: Change) -> Self {
         Expect {
             capture: capture.into(),
             pattern: None,
             change,
+            equals: None,
+            contains: None,
+            matches: None,
+            versions: None,
         }
     }
 
-    /// Compares capture group 1 of this regular expression instead of the whole output.
+    /// Compares capture group 1 of this regular expression instead of the whole output
+    /// (the language's `match`).
     #[must_use]
     pub fn matching(mut self, regex: impl Into<String>) -> Self {
         self.pattern = Some(regex.into());
+        self
+    }
+
+    /// Every after value must be exactly `value` (`equals`).
+    #[must_use]
+    pub fn equals(mut self, value: impl Into<String>) -> Self {
+        self.equals = Some(value.into());
+        self
+    }
+
+    /// Every after value must contain `value` (`contains`).
+    #[must_use]
+    pub fn contains(mut self, value: impl Into<String>) -> Self {
+        self.contains = Some(value.into());
+        self
+    }
+
+    /// Every after value must match the regular expression `regex` (`matches`).
+    #[must_use]
+    pub fn matches(mut self, regex: impl Into<String>) -> Self {
+        self.matches = Some(regex.into());
+        self
+    }
+
+    /// Orders versions this way instead of by the host's facts (`versions`).
+    #[must_use]
+    pub fn versions(mut self, versions: Versions) -> Self {
+        self.versions = Some(versions);
         self
     }
 }

@@ -260,6 +260,11 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
     match result {
         Ok(result) => {
             print!("{}", summary_table(&result));
+            // Captures taken by earlier sessions come back with their tasks (the done-set), so
+            // the report covers the whole run, as at the end of `sflow run`.
+            if let Some(report) = &result.verification {
+                print!("\n{}", report.render_human());
+            }
             ExitCode::from(result.exit_code())
         }
         Err(code) => code,

@@ -273,3 +273,46 @@ fn a_resumed_run_asks_its_approval_again_and_notifies() {
     assert_eq!(new_lines[0]["kind"], "run_finished", "{notified}");
     assert_eq!(sflow(d, &["audit", "verify"]).code, 0);
 }
+
+#[test]
+fn a_resumed_run_ends_with_the_whole_runs_verification_report() {
+    let dir = scratch("unused");
+    let d = dir.path();
+    let write = |name: &str, text: &str| {
+        std::fs::write(d.join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    };
+    write(
+        "wf.sflow",
+        r#"inventory "inv.sflow"
+
+workflow demo {
+  task bump on pair {
+    run = "echo v2 > state-${host.name}"
+  }
+  task gate on pair after bump {
+    run = "test -f flag"
+  }
+  verify state {
+    before = bump
+    after = gate
+    capture state = "cat state-${host.name} 2>/dev/null || echo v1"
+    expect state {
+      change = "changed"
+    }
+  }
+}
+"#,
+    );
+    let first = sflow(d, &["run", "wf.sflow", "--yes"]);
+    assert_eq!(first.code, 1, "the gate fails: {}", first.stderr);
+    write("flag", "");
+    let resumed = sflow(d, &["resume", "--yes"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    // The before values were captured by the first session, the after values by this one.
+    let out = &resumed.stdout;
+    assert!(out.contains("v1") && out.contains("v2"), "{out}");
+    assert!(
+        out.to_lowercase().contains("as expected"),
+        "both hosts changed as expected: {out}"
+    );
+}

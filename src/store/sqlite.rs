@@ -17,13 +17,14 @@ use std::time::Duration;
 /// The schema version this code writes and reads.
 const SCHEMA_VERSION: i64 = 2;
 
-/// Version 1 kept `task_attempts` under a `(run_id, host, task, attempt)` primary key. Every
-/// start and end then updated an index in host order, scattered over the file, which made
-/// journaling cost six times the run it recorded (BENCHMARKS.md, Journal). Version 2 appends
-/// attempts in the order they happen (an index on the run only) and finds an attempt's row
-/// through the writer's own map ([`SqliteStore::apply`]).
-const MIGRATE_1_TO_2: &str = "
-CREATE TABLE task_attempts_v2 (
+/// The `task_attempts` table of schema 2 under `$name` (the migration from schema 1 builds
+/// it beside the old table, then renames it).
+macro_rules! task_attempts_table {
+    ($name:literal) => {
+        concat!(
+            "CREATE TABLE ",
+            $name,
+            " (
     seq         INTEGER PRIMARY KEY,
     run_id      TEXT NOT NULL,
     host        TEXT NOT NULL,
@@ -38,16 +39,30 @@ CREATE TABLE task_attempts_v2 (
     stdout      TEXT NOT NULL DEFAULT '',
     stderr      TEXT NOT NULL DEFAULT ''
 );
-INSERT INTO task_attempts_v2 (run_id, host, task, attempt, state, started_at, ended_at,
+"
+        )
+    };
+}
+
+/// Version 1 kept `task_attempts` under a `(run_id, host, task, attempt)` primary key: every
+/// start and end updated an index in host order, scattered over the file (a quarter of the
+/// store's time in the journal benchmark, BENCHMARKS.md "Journal"). Version 2 appends
+/// attempts in the order they happen (an index on the run only) and finds an attempt's row
+/// through the writer's own map ([`SqliteStore::apply`]).
+const MIGRATE_1_TO_2: &str = concat!(
+    task_attempts_table!("task_attempts_v2"),
+    "INSERT INTO task_attempts_v2 (run_id, host, task, attempt, state, started_at, ended_at,
     exit_code, duration_ms, command, stdout, stderr)
     SELECT run_id, host, task, attempt, state, started_at, ended_at, exit_code, duration_ms,
     command, stdout, stderr FROM task_attempts ORDER BY rowid;
 DROP TABLE task_attempts;
 ALTER TABLE task_attempts_v2 RENAME TO task_attempts;
 CREATE INDEX task_attempts_run ON task_attempts (run_id);
-";
+"
+);
 
-const SCHEMA: &str = "
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE runs (
     id              TEXT PRIMARY KEY,
     workflow        TEXT NOT NULL,
@@ -72,22 +87,9 @@ CREATE TABLE host_states (
     reason  TEXT
 );
 CREATE INDEX host_states_run ON host_states (run_id, host, seq);
-CREATE TABLE task_attempts (
-    seq         INTEGER PRIMARY KEY,
-    run_id      TEXT NOT NULL,
-    host        TEXT NOT NULL,
-    task        TEXT NOT NULL,
-    attempt     INTEGER NOT NULL,
-    state       TEXT NOT NULL,
-    started_at  TEXT NOT NULL,
-    ended_at    TEXT,
-    exit_code   INTEGER,
-    duration_ms INTEGER,
-    command     TEXT NOT NULL DEFAULT '',
-    stdout      TEXT NOT NULL DEFAULT '',
-    stderr      TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX task_attempts_run ON task_attempts (run_id);
+",
+    task_attempts_table!("task_attempts"),
+    "CREATE INDEX task_attempts_run ON task_attempts (run_id);
 CREATE TABLE captures (
     run_id TEXT NOT NULL,
     host   TEXT NOT NULL,
@@ -108,7 +110,8 @@ CREATE TABLE events (
     detail TEXT NOT NULL
 );
 CREATE INDEX events_run ON events (run_id, seq);
-";
+"
+);
 
 /// How to open a store.
 #[derive(Debug, Clone)]

@@ -57,9 +57,13 @@ fn echo_script() -> Script {
 async fn exec_exit_codes_stderr_signal_and_pool_reuse() {
     let (fleet, ssh) = start(Fleet::builder().hosts(3).script(echo_script())).await;
     let h = fleet.host_spec(1);
-    let out = bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
-        .await
-        .unwrap();
+    // A timeout that is not reached changes nothing.
+    let out = bounded(ssh.run(
+        &h,
+        &RemoteCommand::new("uptime").timeout(Duration::from_secs(5)),
+    ))
+    .await
+    .unwrap();
     assert_eq!(out.stdout.text(), "up 3 days\n");
     assert_eq!(out.exit, ExitStatus::Code(0));
     assert!(!out.timings.reused);
@@ -750,11 +754,12 @@ async fn command_timed_out_before_its_process_group_id_arrived_is_still_stopped(
 async fn kill_answers_gone_unexpected_or_none_are_reported() {
     let (fleet, ssh) = start(
         Fleet::builder()
-            .hosts(3)
+            .hosts(4)
             .script(echo_script())
             .fault(0, Fault::KillAnswer("gone\n".into()))
             .fault(1, Fault::KillAnswer("what?\n".into()))
-            .fault(2, Fault::SilentKill),
+            .fault(2, Fault::SilentKill)
+            .fault(3, Fault::KillAnswer("y".repeat(100_000))),
     )
     .await;
     let stop_on = |i: usize| {
@@ -770,8 +775,8 @@ async fn kill_answers_gone_unexpected_or_none_are_reported() {
         }
     };
     let start = Instant::now();
-    let (gone, odd, silent) =
-        bounded(async { tokio::join!(stop_on(0), stop_on(1), stop_on(2)) }).await;
+    let (gone, odd, silent, long) =
+        bounded(async { tokio::join!(stop_on(0), stop_on(1), stop_on(2), stop_on(3)) }).await;
     assert_eq!(gone, StopOutcome::AlreadyExited);
     assert_eq!(
         odd,
@@ -782,11 +787,19 @@ async fn kill_answers_gone_unexpected_or_none_are_reported() {
         StopOutcome::Failed(why) => assert!(why.contains("no answer within 3s"), "{why}"),
         other => panic!("{other:?}"),
     }
+    // A long answer is read to the end but kept short.
+    match long {
+        StopOutcome::Failed(why) => {
+            assert!(why.starts_with(r#"unexpected answer "yyy"#), "{why}");
+            assert!(why.len() < 600, "{}", why.len());
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(start.elapsed() < Duration::from_secs(5));
     // One kill per host, each for its own command's group (ids are handed out fleet-wide).
-    let mut all: Vec<u32> = (0..3).flat_map(|i| fleet.stop_requests(i)).collect();
+    let mut all: Vec<u32> = (0..4).flat_map(|i| fleet.stop_requests(i)).collect();
     all.sort_unstable();
-    assert_eq!(all, vec![4000, 4001, 4002]);
+    assert_eq!(all, vec![4000, 4001, 4002, 4003]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -874,9 +887,10 @@ async fn peer_that_stops_reading_blocks_stdin_until_the_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_gone_silent_mid_command_is_lost_by_keepalive_and_healthy_ones_are_kept() {
     let fleet = Fleet::builder()
-        .hosts(2)
+        .hosts(3)
         .respond(|_| Reply::ok("done\n").delay(Duration::from_millis(3500)))
         .fault(0, Fault::StopReading)
+        .fault(2, Fault::StopReading)
         .start()
         .await
         .unwrap();
@@ -891,14 +905,24 @@ async fn peer_gone_silent_mid_command_is_lost_by_keepalive_and_healthy_ones_are_
         fleet.host_spec(1),
         RemoteCommand::new("work"),
     );
-    let (silent, healthy) =
-        bounded(async { tokio::join!(ssh.run(&h0, &work), ssh.run(&h1, &work)) }).await;
-    let err = silent.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ConnectionLost, "{err}");
-    assert!(
-        err.to_string().contains("no reply to 2 keepalives"),
-        "{err}"
-    );
+    // Host 2 is reached through host 1: its silence is seen by the tunnel's clock.
+    let h2 = fleet.host_spec(2).jump(h1.clone());
+    let (silent, healthy, tunneled) = bounded(async {
+        tokio::join!(
+            ssh.run(&h0, &work),
+            ssh.run(&h1, &work),
+            ssh.run(&h2, &work)
+        )
+    })
+    .await;
+    for r in [silent, tunneled] {
+        let err = r.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionLost, "{err}");
+        assert!(
+            err.to_string().contains("no reply to 2 keepalives"),
+            "{err}"
+        );
+    }
     // A peer that answers keepalives is never declared dead, however long the command.
     let out = healthy.unwrap();
     assert_eq!(out.stdout.text(), "done\n");
@@ -918,6 +942,8 @@ async fn keepalive_send_failure_retires_an_idle_connection() {
     assert_eq!(ssh.open_connections(), 1);
     fleet.drop_connections(0);
     wait_until("the keepalive retires it", || ssh.open_connections() == 0).await;
+    // Closing skips the goodbye on a dead connection instead of waiting on it.
+    bounded(ssh.close()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -961,4 +987,34 @@ async fn connect_failures_other_than_refusal_keep_their_cause() {
     assert!(err.to_string().contains("after 2 attempt(s)"), "{err}");
     assert!(err.to_string().contains("handshake failed"), "{err}");
     assert!(!err.to_string().contains("host-000: host-000"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_identity_file_from_ssh_config_is_skipped() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let absent = dir.path().join("absent_key");
+    // Only ssh config names keys: the absent one first, then the fleet's.
+    std::fs::write(
+        &config,
+        format!(
+            "Host *\n IdentityFile {}\n IdentityFile {}\n",
+            absent.display(),
+            fleet.client_key_path().display()
+        ),
+    )
+    .unwrap();
+    let mut o = fast(fleet.ssh_options());
+    o.identity_files.clear();
+    o.ssh_config = Some(config);
+    let ssh = SshTransport::new(o).unwrap();
+    let out = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "up 3 days\n");
 }

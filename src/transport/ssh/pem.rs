@@ -134,7 +134,7 @@ fn bytes_to_key(passphrase: &[u8], salt: &[u8], len: usize) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -174,13 +174,13 @@ mod tests {
     /// A throwaway P-256 key, and the same key encrypted by
     /// `openssl ec -in plain.pem -{aes192,aes256,des3} -passout pass:vector-pw` (OpenSSL 3.0):
     /// vectors made by an independent implementation, for the ciphers `ssh-keygen` never uses.
-    const PLAIN: &str = "-----BEGIN EC PRIVATE KEY-----\n\
+    pub(in crate::transport::ssh) const PLAIN: &str = "-----BEGIN EC PRIVATE KEY-----\n\
 MHcCAQEEIA1EQXNyumf/Lho9ZukaZFvSlL0m2y8r7I3tSKwunpwhoAoGCCqGSM49\n\
 AwEHoUQDQgAE2FH6aSqeHKBOH4UsKjBnSLMEvYroEDcYn31ravf5VCr2W7coVpfL\n\
 tjUbFZctA+2MLoh0XH7eb5UXfcwyUvgnoQ==\n\
 -----END EC PRIVATE KEY-----\n\
 ";
-    const AES192: &str = "-----BEGIN EC PRIVATE KEY-----\n\
+    pub(in crate::transport::ssh) const AES192: &str = "-----BEGIN EC PRIVATE KEY-----\n\
 Proc-Type: 4,ENCRYPTED\n\
 DEK-Info: AES-192-CBC,4EF20D2B31952497CE15921676BD746F\n\
 \n\
@@ -189,7 +189,7 @@ DEK-Info: AES-192-CBC,4EF20D2B31952497CE15921676BD746F\n\
 UhOGwnzYSlnrG6EopkSDsZsyZu5/ZwU/t2nMd2RKv74=\n\
 -----END EC PRIVATE KEY-----\n\
 ";
-    const AES256: &str = "-----BEGIN EC PRIVATE KEY-----\n\
+    pub(in crate::transport::ssh) const AES256: &str = "-----BEGIN EC PRIVATE KEY-----\n\
 Proc-Type: 4,ENCRYPTED\n\
 DEK-Info: AES-256-CBC,C02CEC111F3C47D0C5E68692481D46BC\n\
 \n\
@@ -198,7 +198,7 @@ JmkU7nbxkQfUpuNWLYTcYZW7hCVc22NjyviaoH0sDk2VY2wafGKe4j0vQib9tK5S\n\
 FDpUyVEnaH1S+UN+GChXHXN7xCspOn/4nFB2Opm4Mpg=\n\
 -----END EC PRIVATE KEY-----\n\
 ";
-    const DES3: &str = "-----BEGIN EC PRIVATE KEY-----\n\
+    pub(in crate::transport::ssh) const DES3: &str = "-----BEGIN EC PRIVATE KEY-----\n\
 Proc-Type: 4,ENCRYPTED\n\
 DEK-Info: DES-EDE3-CBC,0374ED9470B4CF41\n\
 \n\

@@ -70,12 +70,6 @@ impl InboundClock {
     }
 }
 
-impl Default for InboundClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl AsRawFd for SshSocket {
     fn as_raw_fd(&self) -> RawFd {
         match self {

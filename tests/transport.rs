@@ -57,9 +57,13 @@ fn echo_script() -> Script {
 async fn exec_exit_codes_stderr_signal_and_pool_reuse() {
     let (fleet, ssh) = start(Fleet::builder().hosts(3).script(echo_script())).await;
     let h = fleet.host_spec(1);
-    let out = bounded(ssh.run(&h, &RemoteCommand::new("uptime")))
-        .await
-        .unwrap();
+    // A timeout that is not reached changes nothing.
+    let out = bounded(ssh.run(
+        &h,
+        &RemoteCommand::new("uptime").timeout(Duration::from_secs(5)),
+    ))
+    .await
+    .unwrap();
     assert_eq!(out.stdout.text(), "up 3 days\n");
     assert_eq!(out.exit, ExitStatus::Code(0));
     assert!(!out.timings.reused);
@@ -642,9 +646,7 @@ async fn dropping_a_running_command_stops_its_process_group() {
     let (fleet, ssh) = start(Fleet::builder().script(echo_script())).await;
     let h = fleet.host_spec(0);
     // The engine's own timeout drops the future instead of setting one on the command. Drop it
-    // once the command runs (a fixed delay could fire before the exec on a busy machine), and
-    // a moment later, so that the shell's process group id has arrived: a future dropped
-    // before that cannot name the group (docs/transport.md says so).
+    // once the command runs (a fixed delay could fire before the exec on a busy machine).
     let run = tokio::spawn({
         let (ssh, h) = (ssh.clone(), h.clone());
         async move { ssh.run(&h, &RemoteCommand::new("sleep 30")).await }
@@ -655,7 +657,6 @@ async fn dropping_a_running_command_stops_its_process_group() {
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     run.abort();
     assert!(run.await.is_err_and(|e| e.is_cancelled()));
     bounded(async {
@@ -684,4 +685,336 @@ async fn command_timeout_without_a_process_group_id_says_so() {
         other => panic!("{other}"),
     }
     assert!(fleet.stop_requests(0).is_empty());
+}
+
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < BOUND, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_dropped_before_its_process_group_id_arrived_is_still_stopped() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .fault(0, Fault::LateMarker(Duration::from_secs(60)))
+        .start()
+        .await
+        .unwrap();
+    let ssh = SshTransport::new(fast(fleet.ssh_options())).unwrap();
+    let run = tokio::spawn({
+        let (ssh, h) = (ssh.clone(), fleet.host_spec(0));
+        async move { ssh.run(&h, &RemoteCommand::new("sleep 30")).await }
+    });
+    // The command runs and its shell has not yet said its process group id (held until
+    // released): the future is dropped now.
+    wait_until("the command runs", || fleet.running(0) == 1).await;
+    run.abort();
+    assert!(run.await.is_err_and(|e| e.is_cancelled()));
+    assert!(fleet.stop_requests(0).is_empty());
+    fleet.release_markers(0);
+    wait_until("the command is stopped", || fleet.running(0) == 0).await;
+    assert_eq!(fleet.stop_requests(0), vec![4000]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timed_out_before_its_process_group_id_arrived_is_still_stopped() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .script(echo_script())
+            .fault(0, Fault::LateMarker(Duration::from_millis(600))),
+    )
+    .await;
+    // The command times out at 200 ms; its group id arrives at 600 ms, inside the 800 ms the
+    // transport still reads the channel for it.
+    let err = bounded(ssh.run(
+        &fleet.host_spec(0),
+        &RemoteCommand::new("sleep 30").timeout(Duration::from_millis(200)),
+    ))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Timeout {
+                phase: Phase::Command,
+                stopped: Some(StopOutcome::Terminated),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(fleet.stop_requests(0), vec![4000]);
+    assert_eq!(fleet.running(0), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_answers_gone_unexpected_or_none_are_reported() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(4)
+            .script(echo_script())
+            .fault(0, Fault::KillAnswer("gone\n".into()))
+            .fault(1, Fault::KillAnswer("what?\n".into()))
+            .fault(2, Fault::SilentKill)
+            .fault(3, Fault::KillAnswer("y".repeat(100_000))),
+    )
+    .await;
+    let stop_on = |i: usize| {
+        let (ssh, h) = (ssh.clone(), fleet.host_spec(i));
+        async move {
+            let cmd = RemoteCommand::new("sleep 30").timeout(Duration::from_millis(300));
+            match ssh.run(&h, &cmd).await {
+                Err(TransportError::Timeout {
+                    stopped: Some(s), ..
+                }) => s,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let start = Instant::now();
+    let (gone, odd, silent, long) =
+        bounded(async { tokio::join!(stop_on(0), stop_on(1), stop_on(2), stop_on(3)) }).await;
+    assert_eq!(gone, StopOutcome::AlreadyExited);
+    assert_eq!(
+        odd,
+        StopOutcome::Failed(r#"unexpected answer "what?""#.into())
+    );
+    // No answer: given up after the grace and a second, not hung.
+    match silent {
+        StopOutcome::Failed(why) => assert!(why.contains("no answer within 3s"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // A long answer is read to the end but kept short.
+    match long {
+        StopOutcome::Failed(why) => {
+            assert!(why.starts_with(r#"unexpected answer "yyy"#), "{why}");
+            assert!(why.len() < 600, "{}", why.len());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // One kill per host, each for its own command's group (ids are handed out fleet-wide).
+    let mut all: Vec<u32> = (0..4).flat_map(|i| fleet.stop_requests(i)).collect();
+    all.sort_unstable();
+    assert_eq!(all, vec![4000, 4001, 4002, 4003]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_env_request_times_out() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .script(echo_script())
+            .fault(0, Fault::HangEnv),
+    )
+    .await;
+    let err = bounded(ssh.run(
+        &fleet.host_spec(0),
+        &RemoteCommand::new("uptime").env("LANG", "C"),
+    ))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Timeout {
+                phase: Phase::ChannelOpen,
+                stopped: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(fleet.commands_on(0).is_empty(), "nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_dropped_during_authentication_is_not_an_auth_rejection() {
+    let (fleet, ssh) = start(Fleet::builder().fault(0, Fault::DropDuringAuth)).await;
+    let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("x")))
+        .await
+        .unwrap_err();
+    // Transient, so retried, then reported unreachable with the cause.
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
+    assert!(err.to_string().contains("during authentication"), "{err}");
+    assert_eq!(fleet.connections(0), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_that_stops_reading_blocks_stdin_until_the_timeout() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .respond(|r| Reply::ok(format!("{}\n", r.stdin.len())))
+            .fault(0, Fault::StopReading),
+    )
+    .await;
+    // Far more than the socket buffers hold: the client's writes block on the socket.
+    let cmd = RemoteCommand::new("cat")
+        .stdin(vec![b'x'; 24 * 1024 * 1024])
+        .timeout(Duration::from_millis(500));
+    let start = Instant::now();
+    let err = bounded(ssh.run(&fleet.host_spec(0), &cmd))
+        .await
+        .unwrap_err();
+    // The kill needs a channel, which the deaf peer never opens.
+    match &err {
+        TransportError::Timeout {
+            phase: Phase::Command,
+            stopped: Some(StopOutcome::Failed(why)),
+            ..
+        } => assert!(why.contains("kill channel open timed out"), "{why}"),
+        other => panic!("{other}"),
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(fleet.commands_on(0).is_empty(), "stdin never completed");
+    // The half-written input wedged the session: the connection is retired, the next command
+    // gets a fresh one.
+    assert_eq!(ssh.open_connections(), 0);
+    fleet.set_fault(0, Fault::None);
+    let out = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("cat").stdin("abc")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "3\n");
+    assert_eq!(fleet.connections(0), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_gone_silent_mid_command_is_lost_by_keepalive_and_healthy_ones_are_kept() {
+    let fleet = Fleet::builder()
+        .hosts(3)
+        .respond(|_| Reply::ok("done\n").delay(Duration::from_millis(3500)))
+        .fault(0, Fault::StopReading)
+        .fault(2, Fault::StopReading)
+        .start()
+        .await
+        .unwrap();
+    let mut o = fast(fleet.ssh_options());
+    o.keepalive = KeepalivePolicy {
+        interval: Duration::from_secs(1),
+        max_misses: 2,
+    };
+    let ssh = SshTransport::new(o).unwrap();
+    let (h0, h1, work) = (
+        fleet.host_spec(0),
+        fleet.host_spec(1),
+        RemoteCommand::new("work"),
+    );
+    // Host 2 is reached through host 1: its silence is seen by the tunnel's clock.
+    let h2 = fleet.host_spec(2).jump(h1.clone());
+    let (silent, healthy, tunneled) = bounded(async {
+        tokio::join!(
+            ssh.run(&h0, &work),
+            ssh.run(&h1, &work),
+            ssh.run(&h2, &work)
+        )
+    })
+    .await;
+    for r in [silent, tunneled] {
+        let err = r.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionLost, "{err}");
+        assert!(
+            err.to_string().contains("no reply to 2 keepalives"),
+            "{err}"
+        );
+    }
+    // A peer that answers keepalives is never declared dead, however long the command.
+    let out = healthy.unwrap();
+    assert_eq!(out.stdout.text(), "done\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_send_failure_retires_an_idle_connection() {
+    let fleet = Fleet::builder().start().await.unwrap();
+    let mut o = fast(fleet.ssh_options());
+    // So many misses allowed that only a failed send can retire it within the bound.
+    o.keepalive = KeepalivePolicy {
+        interval: Duration::from_secs(1),
+        max_misses: 100,
+    };
+    let ssh = SshTransport::new(o).unwrap();
+    bounded(ssh.open(&fleet.host_spec(0))).await.unwrap();
+    assert_eq!(ssh.open_connections(), 1);
+    fleet.drop_connections(0);
+    wait_until("the keepalive retires it", || ssh.open_connections() == 0).await;
+    // Closing skips the goodbye on a dead connection instead of waiting on it.
+    bounded(ssh.close()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jump_host_edge_cases() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(3)
+            .respond(|r| Reply::ok(format!("{}\n", r.host)))
+            .fault(2, Fault::Refuse),
+    )
+    .await;
+    let bastion = fleet.host_spec(0);
+    // The bastion is up but the target behind it refuses: the bastion rejects direct-tcpip.
+    let err = bounded(ssh.run(
+        &fleet.host_spec(2).jump(bastion.clone()),
+        &RemoteCommand::new("x"),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
+    assert!(err.to_string().contains("direct-tcpip"), "{err}");
+    // A host named by its address (no inventory name): the label is the address alone.
+    let addr = fleet.hosts()[1].addr;
+    let by_addr = sflow::transport::HostSpec::new(addr.ip().to_string())
+        .port(addr.port())
+        .user("sflow")
+        .jump(bastion);
+    let out = bounded(ssh.run(&by_addr, &RemoteCommand::new("x")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "host-001\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_failures_other_than_refusal_keep_their_cause() {
+    let (fleet, ssh) = start(Fleet::builder().fault(0, Fault::DropFirstConnections(10))).await;
+    let err = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
+    assert!(err.to_string().contains("after 2 attempt(s)"), "{err}");
+    assert!(err.to_string().contains("handshake failed"), "{err}");
+    assert!(!err.to_string().contains("host-000: host-000"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_identity_file_from_ssh_config_is_skipped() {
+    let fleet = Fleet::builder()
+        .script(echo_script())
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let absent = dir.path().join("absent_key");
+    // Only ssh config names keys: the absent one first, then the fleet's.
+    std::fs::write(
+        &config,
+        format!(
+            "Host *\n IdentityFile {}\n IdentityFile {}\n",
+            absent.display(),
+            fleet.client_key_path().display()
+        ),
+    )
+    .unwrap();
+    let mut o = fast(fleet.ssh_options());
+    o.identity_files.clear();
+    o.ssh_config = Some(config);
+    let ssh = SshTransport::new(o).unwrap();
+    let out = bounded(ssh.run(&fleet.host_spec(0), &RemoteCommand::new("uptime")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "up 3 days\n");
 }

@@ -210,6 +210,24 @@ pub enum Fault {
     /// Commands outlive SIGTERM: a kill request on a running command answers that SIGKILL
     /// was needed.
     IgnoreTerm,
+    /// The shell's process group id line comes late: after this delay, or as soon as
+    /// [`Fleet::release_markers`] is called for the host (a slow login shell).
+    LateMarker(Duration),
+    /// Kill requests are answered with this text instead of what the kill script prints (and
+    /// stop nothing): `gone\n` as for a command that already ended, or anything unexpected.
+    KillAnswer(String),
+    /// Kill requests are received and never answered.
+    SilentKill,
+    /// `env` requests are never answered.
+    HangEnv,
+    /// The connection is dropped while the client offers its key.
+    DropDuringAuth,
+    /// Once a command has started (its process group id sent), the connection stops reading
+    /// from the client (it still writes): the client's writes block on a full socket, its
+    /// channel opens and keepalives go unanswered. Takes effect for connections accepted
+    /// after it is set; the host's receive window is enlarged (set at build time) so that
+    /// the socket, not the SSH window, is what fills.
+    StopReading,
 }
 
 /// A received command with the host index.
@@ -352,6 +370,7 @@ impl FleetBuilder {
                 controls: Mutex::new(Vec::new()),
                 running: Mutex::new(HashMap::new()),
                 stops: Mutex::new(Vec::new()),
+                markers: tokio::sync::watch::channel(false).0,
             });
             if fault == Fault::Refuse {
                 // The port stays bound by nobody: connections are refused.
@@ -499,6 +518,12 @@ impl Fleet {
         for c in controls.iter().filter_map(std::sync::Weak::upgrade) {
             c.kill();
         }
+    }
+
+    /// Lets host `i`'s held process group id lines ([`Fault::LateMarker`]) go out now, and
+    /// every later one at once.
+    pub fn release_markers(&self, i: usize) {
+        self.states[i].markers.send_replace(true);
     }
 
     /// Changes host `i`'s fault for new connections and commands (`Refuse` only works at

@@ -42,6 +42,8 @@ pub(super) struct HostState {
     pub running: Mutex<HashMap<u32, watch::Sender<bool>>>,
     /// Process group ids that kill requests targeted, in arrival order.
     pub stops: Mutex<Vec<u32>>,
+    /// Set once the test releases held process group id lines ([`Fault::LateMarker`]).
+    pub markers: watch::Sender<bool>,
 }
 
 impl HostState {
@@ -56,6 +58,13 @@ pub(super) async fn accept_loop(listener: TcpListener, host: Arc<HostState>, sha
         auth_rejection_time: Duration::from_millis(5),
         auth_rejection_time_initial: Some(Duration::ZERO),
         nodelay: true,
+        // Larger than anything a test writes, so that a peer that stops reading fills the
+        // socket rather than the SSH window.
+        window_size: if host.fault() == Fault::StopReading {
+            64 * 1024 * 1024
+        } else {
+            russh::server::Config::default().window_size
+        },
         ..Default::default()
     });
     while let Ok((socket, _)) = listener.accept().await {
@@ -91,6 +100,7 @@ pub(super) async fn accept_loop(listener: TcpListener, host: Arc<HostState>, sha
         };
         let control = Arc::new(Control {
             frozen: AtomicBool::new(false),
+            deaf: AtomicBool::new(false),
             dup,
         });
         if let Ok(mut all) = host.controls.lock() {
@@ -120,6 +130,7 @@ pub(super) async fn accept_loop(listener: TcpListener, host: Arc<HostState>, sha
 /// Fault controls of one connection.
 pub(super) struct Control {
     frozen: AtomicBool,
+    deaf: AtomicBool,
     dup: std::net::TcpStream,
 }
 
@@ -128,12 +139,17 @@ impl Control {
         self.frozen.store(true, Ordering::SeqCst);
     }
 
+    fn stop_reading(&self) {
+        self.deaf.store(true, Ordering::SeqCst);
+    }
+
     pub(super) fn kill(&self) {
         let _ = self.dup.shutdown(std::net::Shutdown::Both);
     }
 }
 
-/// The connection's stream; once frozen it neither reads nor writes again.
+/// The connection's stream; once frozen it neither reads nor writes again, once deaf it no
+/// longer reads.
 struct Freezable {
     inner: TcpStream,
     control: Arc<Control>,
@@ -145,7 +161,7 @@ impl AsyncRead for Freezable {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        if self.control.frozen.load(Ordering::SeqCst) {
+        if self.control.frozen.load(Ordering::SeqCst) || self.control.deaf.load(Ordering::SeqCst) {
             return Poll::Pending;
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
@@ -192,8 +208,10 @@ impl russh::server::Handler for Handler {
         _user: &str,
         _offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        if self.host.fault() == Fault::HangBeforeAuth {
-            std::future::pending::<()>().await;
+        match self.host.fault() {
+            Fault::HangBeforeAuth => std::future::pending::<()>().await,
+            Fault::DropDuringAuth => self.control.kill(),
+            _ => {}
         }
         Ok(Auth::Accept)
     }
@@ -285,10 +303,12 @@ impl russh::server::Handler for Handler {
         _value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.host.fault() == Fault::RejectEnv {
-            return session.channel_failure(channel);
+        match self.host.fault() {
+            Fault::RejectEnv => session.channel_failure(channel),
+            // No answer at all: the client waits for one.
+            Fault::HangEnv => Ok(()),
+            _ => session.channel_success(channel),
         }
-        session.channel_success(channel)
     }
 }
 
@@ -318,7 +338,7 @@ impl Exec {
                 Some(ChannelMsg::Exec { command: c, .. }) => {
                     let line = String::from_utf8_lossy(&c).into_owned();
                     if let Some(pgid) = stop::parse_kill(&line) {
-                        self.answer_kill(&channel, pgid).await;
+                        self.answer_kill(&mut channel, pgid).await;
                         return;
                     }
                     let Some(inner) = stop::unwrap(&line) else {
@@ -340,8 +360,15 @@ impl Exec {
                         pgid,
                         stop: rx,
                     });
+                    if let Fault::LateMarker(d) = self.host.fault() {
+                        let mut release = self.host.markers.subscribe();
+                        let _ = tokio::time::timeout(d, release.wait_for(|r| *r)).await;
+                    }
                     let marker = format!("\x1esflow-pgid:{pgid}\n");
                     let _ = channel.extended_data_bytes(1, marker.into_bytes()).await;
+                    if self.host.fault() == Fault::StopReading {
+                        self.control.stop_reading();
+                    }
                     command = Some(inner.to_string());
                 }
                 Some(ChannelMsg::Data { data }) => stdin.extend_from_slice(&data),
@@ -445,9 +472,18 @@ impl Exec {
     }
 
     /// Answers a kill request as the transport's kill script would.
-    async fn answer_kill(&self, channel: &Channel<Msg>, pgid: u32) {
+    async fn answer_kill(&self, channel: &mut Channel<Msg>, pgid: u32) {
         if let Ok(mut s) = self.host.stops.lock() {
             s.push(pgid);
+        }
+        match self.host.fault() {
+            Fault::KillAnswer(text) => return finish(channel, text.into_bytes()).await,
+            Fault::SilentKill => {
+                // Held open, unanswered, until the client gives up on it.
+                while !matches!(channel.wait().await, Some(ChannelMsg::Close) | None) {}
+                return;
+            }
+            _ => {}
         }
         let target = self
             .host
@@ -466,11 +502,16 @@ impl Exec {
                 }
             }
         };
-        let _ = channel.data_bytes(said.as_bytes().to_vec()).await;
-        let _ = channel.exit_status(0).await;
-        let _ = channel.eof().await;
-        let _ = channel.close().await;
+        finish(channel, said.as_bytes().to_vec()).await;
     }
+}
+
+/// Answers a kill request with `said` and exit 0.
+async fn finish(channel: &Channel<Msg>, said: Vec<u8>) {
+    let _ = channel.data_bytes(said).await;
+    let _ = channel.exit_status(0).await;
+    let _ = channel.eof().await;
+    let _ = channel.close().await;
 }
 
 /// A wrapped command in flight; leaves the host's table when dropped.

@@ -12,14 +12,20 @@ use crate::transport::TransportError;
 fn is_connection_failure(e: &async_ssh2_lite::Error) -> bool {
     match e {
         async_ssh2_lite::Error::Io(_) => true,
-        async_ssh2_lite::Error::Ssh2(e) => matches!(
-            e.code(),
+        async_ssh2_lite::Error::Ssh2(e) => match e.code() {
             // SOCKET_SEND, TIMEOUT, SOCKET_DISCONNECT, SOCKET_TIMEOUT, SOCKET_RECV
-            ssh2::ErrorCode::Session(-7 | -9 | -13 | -30 | -43)
-        ),
+            ssh2::ErrorCode::Session(-7 | -9 | -13 | -30 | -43) => true,
+            // PUBLICKEY_UNVERIFIED is also what libssh2 returns when no answer to a key offer
+            // could be read at all (the socket failed under it); only this message says so.
+            ssh2::ErrorCode::Session(-19) => e.message() == NO_USERAUTH_RESPONSE,
+            _ => false,
+        },
         async_ssh2_lite::Error::Other(_) => false,
     }
 }
+
+/// libssh2's message when reading the answer to an authentication request failed.
+const NO_USERAUTH_RESPONSE: &str = "Waiting for USERAUTH response";
 
 pub(crate) async fn authenticate(
     t: &SshTransport,

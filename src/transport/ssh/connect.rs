@@ -338,24 +338,35 @@ async fn tunnel(
     Ok((SshSocket::Tunnel(ours, clock), handle.abort_handle()))
 }
 
-/// The keepalive task: every `interval`, if nothing arrived since the previous keepalive,
-/// count a miss; after `max_misses` in a row the peer is declared dead and in-flight commands
-/// fail with `ConnectionLost`. A failing send is fatal at once.
+/// Slack on "nothing arrived since the keepalive was sent": the kernel's receive time has
+/// jiffy resolution (up to 10 ms).
+const CLOCK_SLACK: Duration = Duration::from_millis(25);
+
+/// Whether the peer sent nothing since a keepalive sent `since_send` ago, given the time
+/// since it last sent anything. A reply that came right after the send leaves `age` a hair
+/// under `since_send`, so the comparison needs the slack.
+fn missed(age: Duration, since_send: Duration) -> bool {
+    age > since_send + CLOCK_SLACK
+}
+
+/// The keepalive task: every `interval`, if nothing arrived since the previous keepalive was
+/// sent, count a miss; after `max_misses` in a row the peer is declared dead and in-flight
+/// commands fail with `ConnectionLost`. A failing send is fatal at once.
 fn spawn_keepalive(conn: &Arc<Conn>, policy: super::KeepalivePolicy) -> AbortHandle {
     let weak = Arc::downgrade(conn);
     let interval = policy.interval.max(Duration::from_secs(1));
     tokio::spawn(async move {
         let mut misses = 0u32;
-        let mut sent = false;
+        let mut sent: Option<Instant> = None;
         loop {
             tokio::time::sleep(interval).await;
             let Some(conn) = weak.upgrade() else { return };
             if !conn.is_alive() {
                 return;
             }
-            if sent {
+            if let Some(at) = sent {
                 match conn.probe.inbound_age() {
-                    Some(age) if age >= interval => misses += 1,
+                    Some(age) if missed(age, at.elapsed()) => misses += 1,
                     _ => misses = 0,
                 }
                 if misses >= policy.max_misses {
@@ -366,8 +377,9 @@ fn spawn_keepalive(conn: &Arc<Conn>, policy: super::KeepalivePolicy) -> AbortHan
                     return;
                 }
             }
+            let at = Instant::now();
             match tokio::time::timeout(interval, conn.session.keepalive_send()).await {
-                Ok(Ok(_)) => sent = true,
+                Ok(Ok(_)) => sent = Some(at),
                 Ok(Err(e)) => {
                     conn.mark_dead(format!("keepalive failed: {e}"));
                     return;
@@ -377,4 +389,30 @@ fn spawn_keepalive(conn: &Arc<Conn>, policy: super::KeepalivePolicy) -> AbortHan
         }
     })
     .abort_handle()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_right_after_the_send_is_not_a_miss() {
+        let sent = Duration::from_millis(1000);
+        // The reply came 0.1 ms after the send, measured with a coarse clock.
+        assert!(!missed(Duration::from_millis(1000), sent));
+        assert!(!missed(Duration::from_millis(1004), sent));
+        // Nothing since well before the send.
+        assert!(missed(Duration::from_millis(2000), sent));
+    }
+
+    #[test]
+    fn recorded_host_key_types_come_first() {
+        assert!(hostkey_pref(&["ssh-rsa".into()])
+            .starts_with("rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-ed25519,"));
+        let none = hostkey_pref(&[]);
+        assert_eq!(none, HOSTKEY_PREF.join(","));
+        assert_eq!(hostkey_pref(&["x-unknown".into()]), none);
+        assert_eq!(key_type_of(b"\0\0\0\x0bssh-ed25519rest"), "ssh-ed25519");
+        assert_eq!(key_type_of(b"\0\0\0\x7fshort"), "unknown");
+    }
 }

@@ -2,7 +2,6 @@
 //! in the command line instead), exec, stdin then EOF while stdout/stderr are read with caps,
 //! then the exit status or signal. Input a [`Conn`] and a command; output exit and output.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,52 +133,43 @@ pub(crate) async fn run(
     if let Some(s) = &command.stdin {
         input.extend_from_slice(s.expose());
     }
-    // Dropped before the command ended (the engine's own timeout, an abort): the remote
-    // process group is stopped in the background.
+    // Dropped before the command ended (the engine's own timeout, an abort): the guard takes
+    // the channel and stops the remote process group in the background.
     let mut guard = StopOnDrop {
         conn: conn.clone(),
-        pgid: Arc::new(AtomicU32::new(0)),
+        ch: None,
+        seen: Seen::default(),
         to: *to,
-        armed: true,
     };
-    let pgid = guard.pgid.clone();
-    let body = io(
-        conn,
-        host,
-        &mut ch,
-        &input,
-        command.output_cap,
-        to.channel,
-        &pgid,
-    );
-    let (exit, mut stdout, mut stderr) = match command.timeout {
-        None => {
-            let r = body.await;
-            guard.armed = false;
-            r?
-        }
+    let ch = guard.ch.insert(ch);
+    let seen = &mut guard.seen;
+    let body = io(conn, host, ch, &input, command.output_cap, to.channel, seen);
+    let result = match command.timeout {
+        None => body.await,
         Some(limit) => match tokio::time::timeout(limit, body).await {
-            Ok(r) => {
-                guard.armed = false;
-                r?
-            }
+            Ok(r) => r,
             Err(_) => {
-                guard.armed = false;
                 // The ssh2 bindings expose no `signal` request: the process group the command
-                // reported is signalled from a second channel, then this one is closed
-                // without waiting for the server's close.
-                let stopped = stop::stop(conn, pgid.load(Ordering::SeqCst), to).await;
+                // reported (waited for a little if it has not yet) is signalled from a second
+                // channel, then this one is closed without waiting for the server's close.
+                let wait = to.channel.min(stop::MARKER_WAIT);
+                let pgid = stop::await_marker(ch, &mut seen.marker, wait).await;
+                let stopped = stop::stop(conn, pgid, to).await;
                 let _ = tokio::time::timeout(CLOSE_ON_TIMEOUT, ch.close()).await;
-                return Err(TransportError::Timeout {
+                retire_if_wedged(conn, seen.fed);
+                Err(TransportError::Timeout {
                     host: host.to_string(),
                     phase: Phase::Command,
                     after: limit,
                     stopped: Some(stopped),
-                });
+                })
             }
         },
     };
+    // Finished, failed or stopped here: nothing is left for the guard to do.
+    guard.ch = None;
     input.fill(0);
+    let (exit, mut stdout, mut stderr) = result?;
     if let Some(p) = command.sudo.as_ref().and_then(|s| s.password.as_ref()) {
         stdout.scrub(p.expose());
         stderr.scrub(p.expose());
@@ -187,27 +177,52 @@ pub(crate) async fn run(
     Ok((exit, stdout, stderr))
 }
 
-/// Stops the command's process group if the command future is dropped mid-run.
+/// Holds a running command's channel: if the command future is dropped mid-run, the
+/// command's process group is stopped in the background (once its id arrives, if it has not
+/// yet) and the channel closed. Disarmed by taking the channel out.
 struct StopOnDrop {
     conn: Arc<Conn>,
-    pgid: Arc<AtomicU32>,
+    ch: Option<Channel>,
+    seen: Seen,
     to: Timeouts,
-    armed: bool,
+}
+
+/// How far a command got, as its guard needs to know.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Stderr so far, up to the process group id.
+    marker: MarkerFilter,
+    /// Stdin and EOF were sent in full.
+    fed: bool,
+}
+
+/// A command abandoned while its stdin was being written may leave libssh2 a half-sent
+/// packet that only the abandoned write could finish: every later packet on the session
+/// waits behind it forever, so the connection is retired (the next command reconnects).
+fn retire_if_wedged(conn: &Conn, fed: bool) {
+    if !fed {
+        conn.mark_dead("a command was abandoned while its input was being sent");
+    }
 }
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        let pgid = self.pgid.load(Ordering::SeqCst);
-        if !self.armed || pgid == 0 {
+        let Some(mut ch) = self.ch.take() else {
             return;
-        }
+        };
+        // Outside a runtime (the runtime itself is shutting down) nothing can be sent.
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let (conn, to) = (self.conn.clone(), self.to);
+        let Seen { mut marker, fed } = std::mem::take(&mut self.seen);
         rt.spawn(async move {
+            let wait = to.channel.min(stop::MARKER_WAIT);
+            let pgid = stop::await_marker(&mut ch, &mut marker, wait).await;
             let outcome = stop::stop(&conn, pgid, &to).await;
-            tracing::debug!(pgid, ?outcome, "stopped an abandoned remote command");
+            let _ = tokio::time::timeout(CLOSE_ON_TIMEOUT, ch.close()).await;
+            retire_if_wedged(&conn, fed);
+            tracing::debug!(?pgid, ?outcome, "stopped an abandoned remote command");
         });
     }
 }
@@ -219,8 +234,9 @@ async fn io(
     input: &[u8],
     cap: usize,
     close_limit: Duration,
-    pgid: &AtomicU32,
+    seen: &mut Seen,
 ) -> Result<(ExitStatus, Captured, Captured), TransportError> {
+    let (marker, fed) = (&mut seen.marker, &mut seen.fed);
     let mut out_r = ch.stream(0);
     let mut err_r = ch.stderr();
     let mut in_w = ch.stream(0);
@@ -232,10 +248,10 @@ async fn io(
             let _ = in_w.flush().await;
         }
         let _ = ch.send_eof().await;
+        *fed = true;
     };
     let read = async {
         let (mut out, mut err) = (Captured::default(), Captured::default());
-        let mut marker = MarkerFilter::default();
         let (mut ob, mut eb) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
         let (mut out_done, mut err_done) = (false, false);
         let mut fallback = Duration::from_millis(1);
@@ -249,7 +265,7 @@ async fn io(
                 r = err_r.read(&mut eb), if !err_done => match r {
                     Ok(0) => { marker.finish(&mut err, cap); err_done = true; }
                     Ok(n) => {
-                        marker.feed(&eb[..n], &mut err, cap, pgid);
+                        marker.feed(&eb[..n], &mut err, cap);
                         fallback = Duration::from_millis(1);
                     }
                     Err(e) => return Err(read_failed(conn, host, &e)),

@@ -240,4 +240,43 @@ mod tests {
             .contains("wrong passphrase"));
         assert!(none.get(&dir.path().join("missing")).await.is_err());
     }
+
+    /// The key of the PEM vectors as PKCS#8
+    /// (`openssl pkcs8 -topk8 -v2 aes-256-cbc -passout pass:vector-pw`), which only libssh2
+    /// decrypts.
+    const PKCS8: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAhIQruO2kbqvAICCAAw
+DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEEMj+EdhwJM1RRusXUGVb0TUEgZDN
+JnN75vavEc9r9nOtnE9d+bo3aIH8X7bI9LfI+/LsKNwLQkWGxKIYN48oTAiXLAtu
+PaSBf2pDU7ouVVo9Uvw0XdsROIIosqdkfdlOI1cZwVj/d92zg9pNVBLAFVCBgLdx
+aCsBLw+lM669nB4p1ye+bT8P3EKNwglRatyr7970+c5yAQVrifX5+WGnxvk9PHI=
+-----END ENCRYPTED PRIVATE KEY-----
+";
+
+    #[tokio::test]
+    async fn plain_damaged_and_pkcs8_pem_keys() {
+        use super::super::pem::tests::{AES256, PLAIN};
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let cache = KeyCache::new(Some(Arc::new(|_: &Path| Some(Secret::from("vector-pw")))));
+        // Unencrypted PEM goes to libssh2 as it is.
+        let plain = cache.get(&write("plain", PLAIN)).await.unwrap();
+        assert_eq!(plain.pem.expose_str(), PLAIN);
+        assert!(plain.passphrase.is_none());
+        // PKCS#8: kept encrypted, with the passphrase, for libssh2 to decrypt.
+        let pk8 = cache.get(&write("pk8", PKCS8)).await.unwrap();
+        assert_eq!(pk8.pem.expose_str(), PKCS8);
+        assert_eq!(
+            pk8.passphrase.as_ref().map(|p| p.expose_str()),
+            Some("vector-pw")
+        );
+        // A damaged legacy key is a config error naming the damage.
+        let damaged = write("damaged", &AES256.replace("1i72", "1i7!"));
+        let e = cache.get(&damaged).await.unwrap_err().to_string();
+        assert!(e.contains("bad key: base64"), "{e}");
+    }
 }

@@ -9,7 +9,7 @@ mod exec;
 pub mod keys;
 mod pem;
 pub mod stop;
-pub mod stream;
+mod stream;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -526,5 +526,38 @@ mod tests {
         let spec = HostSpec::new("db").address("10.0.0.5");
         assert_eq!(t.resolve(&spec.clone().user("deploy")).0.port, 2201);
         assert_eq!(t.resolve(&spec.user("ops")).0.port, 22);
+    }
+
+    #[test]
+    fn user_defaults_follow_home_and_the_agent_socket() {
+        let o = SshOptions::user_defaults();
+        assert_eq!(o.use_agent, std::env::var_os("SSH_AUTH_SOCK").is_some());
+        match std::env::var_os("HOME").map(PathBuf::from) {
+            Some(home) => {
+                let ssh = home.join(".ssh");
+                assert_eq!(o.known_hosts_files, vec![ssh.join("known_hosts")]);
+                assert_eq!(o.known_hosts_write, Some(ssh.join("known_hosts")));
+                assert_eq!(o.ssh_config, Some(ssh.join("config")));
+                assert!(o
+                    .identity_files
+                    .iter()
+                    .all(|f| f.starts_with(&ssh) && f.exists()));
+            }
+            None => assert!(o.known_hosts_files.is_empty() && o.identity_files.is_empty()),
+        }
+    }
+
+    #[test]
+    fn debug_shows_settings_but_not_the_prompt() {
+        let t = SshTransport::new(SshOptions {
+            identity_files: vec![PathBuf::from("id_test")],
+            passphrase_prompt: Some(Arc::new(|_: &std::path::Path| None)),
+            ..SshOptions::default()
+        })
+        .unwrap();
+        let d = format!("{t:?}");
+        assert!(d.starts_with("SshTransport"), "{d}");
+        assert!(d.contains("id_test") && d.contains("Strict"), "{d}");
+        assert!(!d.contains("passphrase_prompt"), "{d}");
     }
 }

@@ -134,7 +134,7 @@ fn bytes_to_key(passphrase: &[u8], salt: &[u8], len: usize) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -169,5 +169,59 @@ mod tests {
             hex::encode_upper(key),
             "222776D258E716EFDAA0CF5A7E504B9D21982575418A44BE8D93693294778EEA"
         );
+    }
+
+    /// A throwaway P-256 key, and the same key encrypted by
+    /// `openssl ec -in plain.pem -{aes192,aes256,des3} -passout pass:vector-pw` (OpenSSL 3.0):
+    /// vectors made by an independent implementation, for the ciphers `ssh-keygen` never uses.
+    pub(in crate::transport::ssh) const PLAIN: &str = "-----BEGIN EC PRIVATE KEY-----\n\
+MHcCAQEEIA1EQXNyumf/Lho9ZukaZFvSlL0m2y8r7I3tSKwunpwhoAoGCCqGSM49\n\
+AwEHoUQDQgAE2FH6aSqeHKBOH4UsKjBnSLMEvYroEDcYn31ravf5VCr2W7coVpfL\n\
+tjUbFZctA+2MLoh0XH7eb5UXfcwyUvgnoQ==\n\
+-----END EC PRIVATE KEY-----\n\
+";
+    pub(in crate::transport::ssh) const AES192: &str = "-----BEGIN EC PRIVATE KEY-----\n\
+Proc-Type: 4,ENCRYPTED\n\
+DEK-Info: AES-192-CBC,4EF20D2B31952497CE15921676BD746F\n\
+\n\
+8xumO+/7FMmy7BUQmn/NBx6UD9oozPLs0D8pdLgbX/qmBDTPzzAn1wC5VVGSTOTA\n\
+484ogbYxOY/7l9jJ7HXE76ycTdIcC8aJYe/0LrheeurDdwT7NKPUFfOGRCuAjMS8\n\
+UhOGwnzYSlnrG6EopkSDsZsyZu5/ZwU/t2nMd2RKv74=\n\
+-----END EC PRIVATE KEY-----\n\
+";
+    pub(in crate::transport::ssh) const AES256: &str = "-----BEGIN EC PRIVATE KEY-----\n\
+Proc-Type: 4,ENCRYPTED\n\
+DEK-Info: AES-256-CBC,C02CEC111F3C47D0C5E68692481D46BC\n\
+\n\
+1i72VRLAxVZMJzxgudDSWd7QLj0lLCBZnlLaw2MOZXFjC8pMz5rcK+g5c+EAzNWr\n\
+JmkU7nbxkQfUpuNWLYTcYZW7hCVc22NjyviaoH0sDk2VY2wafGKe4j0vQib9tK5S\n\
+FDpUyVEnaH1S+UN+GChXHXN7xCspOn/4nFB2Opm4Mpg=\n\
+-----END EC PRIVATE KEY-----\n\
+";
+    pub(in crate::transport::ssh) const DES3: &str = "-----BEGIN EC PRIVATE KEY-----\n\
+Proc-Type: 4,ENCRYPTED\n\
+DEK-Info: DES-EDE3-CBC,0374ED9470B4CF41\n\
+\n\
+uj9bErVdsKM5aNARxX9b9gBsb8Qn2oX9bvV+ASnADWmNP7EvOiREtQzeFtsU1aac\n\
+WlHoBVchUFd6Yt8vt5PoFi0LDHH6TjwGwB+urf2pnL+b2HVP3R9SfbTLEqWqvKZO\n\
+RMBB/ODhmjgc9jW8u7MYeSeh+f3EBTrpA7vQ8OadLMc=\n\
+-----END EC PRIVATE KEY-----\n\
+";
+
+    #[test]
+    fn every_legacy_cipher_decrypts_openssl_vectors() {
+        for enc in [AES192, AES256, DES3] {
+            let plain = decrypt_legacy(enc, b"vector-pw").unwrap();
+            assert_eq!(plain.expose_str(), PLAIN);
+            assert_eq!(
+                decrypt_legacy(enc, b"not-the-pw").unwrap_err(),
+                PemError::WrongPassphrase
+            );
+        }
+        let damaged = AES256.replace("1i72", "1i7!");
+        assert!(matches!(
+            decrypt_legacy(&damaged, b"vector-pw"),
+            Err(PemError::Malformed(_))
+        ));
     }
 }

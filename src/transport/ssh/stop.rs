@@ -4,12 +4,14 @@
 //! (SIGTERM, SIGKILL after [`KILL_GRACE`]). Input a command line, the stderr stream and a
 //! connection; output the wrapped line, the clean stderr and a [`StopOutcome`].
 //!
+//! A command given up on before its marker line arrived (a slow login shell) is not lost:
+//! its channel is read for the marker a little longer ([`MARKER_WAIT`]), then signalled.
+//!
 //! The wrap costs no round trip: it is part of the `exec` request. sshd runs each command in
 //! a new session (`setsid`), so the shell's `$$` is the process group id of everything the
 //! command starts. The login shell must be POSIX-like (sh, bash, dash, ksh, zsh), as for the
 //! `export` fallback of refused environment variables.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt as _;
@@ -30,6 +32,12 @@ pub const MARKER: &[u8] = b"\x1esflow-pgid:";
 /// What is put in front of every command. `printf` and `$$` are POSIX; the marker goes on the
 /// same line as the command so that line numbers in the command's own errors do not move.
 pub const PREFIX: &str = r"printf '\036sflow-pgid:%s\n' $$ >&2; ";
+
+/// How long a command given up on before its process group id arrived is still read for it
+/// (at most the channel timeout). The shell writes it first, so only a slow login shell (rc
+/// files) or a shell that does not run the wrap (csh, fish) gets here; the latter costs this
+/// much on every timeout.
+pub const MARKER_WAIT: Duration = Duration::from_secs(2);
 
 /// How far into stderr the marker is looked for (a login shell's rc files may write first);
 /// past this, stderr is passed through untouched.
@@ -71,11 +79,17 @@ pub fn parse_kill(line: &str) -> Option<u32> {
 pub(crate) struct MarkerFilter {
     pending: Vec<u8>,
     done: bool,
+    pgid: Option<u32>,
 }
 
 impl MarkerFilter {
+    /// The process group id, once the marker line was seen.
+    pub(crate) fn pgid(&self) -> Option<u32> {
+        self.pgid
+    }
+
     /// Takes the next stderr bytes; what is surely not the marker goes to `out`.
-    pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut Captured, cap: usize, pgid: &AtomicU32) {
+    pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut Captured, cap: usize) {
         if self.done {
             out.push(chunk, cap);
             return;
@@ -88,7 +102,7 @@ impl MarkerFilter {
                     .ok()
                     .and_then(|s| s.parse::<u32>().ok());
                 if let Some(id) = id {
-                    pgid.store(id, Ordering::SeqCst);
+                    self.pgid = Some(id);
                     let pending = std::mem::take(&mut self.pending);
                     out.push(&pending[..at], cap);
                     out.push(&pending[digits + nl + 1..], cap);
@@ -114,12 +128,42 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Signals process group `pgid` (0: never seen) through a new channel on `conn`: the
-/// channel open is bounded by the channel timeout, the script by the grace and a second.
-pub(crate) async fn stop(conn: &Conn, pgid: u32, to: &Timeouts) -> StopOutcome {
-    if pgid == 0 {
-        return StopOutcome::Failed("the command's process group id never arrived".into());
+/// Reads the stderr of a command given up on until its marker line arrives, for at most
+/// `limit`: the process group id, or `None` if the stream ended or the time ran out first.
+pub(crate) async fn await_marker(
+    ch: &mut Channel,
+    marker: &mut MarkerFilter,
+    limit: Duration,
+) -> Option<u32> {
+    if marker.pgid().is_some() || marker.done {
+        return marker.pgid();
     }
+    let read = async {
+        let mut r = ch.stderr();
+        let mut buf = [0u8; 1024];
+        let mut discard = Captured::default();
+        let mut fallback = Duration::from_millis(1);
+        while !marker.done {
+            tokio::select! {
+                got = r.read(&mut buf) => match got {
+                    Ok(n) if n > 0 => marker.feed(&buf[..n], &mut discard, 0),
+                    // The command ended (or the connection did) without naming its group.
+                    _ => return,
+                },
+                () = tokio::time::sleep(fallback) => fallback = (fallback * 2).min(FALLBACK_MAX),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, read).await;
+    marker.pgid()
+}
+
+/// Signals process group `pgid` (`None`: never seen) through a new channel on `conn`: the
+/// channel open is bounded by the channel timeout, the script by the grace and a second.
+pub(crate) async fn stop(conn: &Conn, pgid: Option<u32>, to: &Timeouts) -> StopOutcome {
+    let Some(pgid) = pgid else {
+        return StopOutcome::Failed("the command's process group id never arrived".into());
+    };
     let mut ch: Channel =
         match tokio::time::timeout(to.channel, conn.session.channel_session()).await {
             Ok(Ok(ch)) => ch,
@@ -177,14 +221,13 @@ mod tests {
     use super::*;
 
     fn run(chunks: &[&[u8]]) -> (String, u32) {
-        let pgid = AtomicU32::new(0);
         let mut f = MarkerFilter::default();
         let mut out = Captured::default();
         for c in chunks {
-            f.feed(c, &mut out, 1 << 20, &pgid);
+            f.feed(c, &mut out, 1 << 20);
         }
         f.finish(&mut out, 1 << 20);
-        (out.text(), pgid.load(Ordering::SeqCst))
+        (out.text(), f.pgid().unwrap_or(0))
     }
 
     #[test]

@@ -23,11 +23,15 @@ use std::time::{Duration, Instant};
 use async_ssh2_lite::ssh2::{self, BlockDirections, Session};
 use async_ssh2_lite::{AsyncSessionStream, Error as LiteError};
 use async_trait::async_trait;
-use tokio::io::Interest;
+use tokio::io::{Interest, Ready};
 use tokio::net::{TcpStream, UnixStream};
 
 /// Upper bound of the fallback re-poll interval while waiting for channel data.
 pub const FALLBACK_MAX: Duration = Duration::from_millis(50);
+
+/// Socket-ready retries that libssh2 answers EAGAIN, in a row, after which a wait goes to the
+/// fallback timer instead (see `x_with`).
+const SPIN_LIMIT: u32 = 8;
 
 /// The transport under one SSH session.
 #[derive(Debug)]
@@ -66,12 +70,6 @@ impl InboundClock {
     }
 }
 
-impl Default for InboundClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl AsRawFd for SshSocket {
     fn as_raw_fd(&self) -> RawFd {
         match self {
@@ -82,10 +80,10 @@ impl AsRawFd for SshSocket {
 }
 
 impl SshSocket {
-    async fn ready(&self, interest: Interest) -> io::Result<()> {
+    async fn ready(&self, interest: Interest) -> io::Result<Ready> {
         match self {
-            Self::Tcp(s) => s.ready(interest).await.map(|_| ()),
-            Self::Tunnel(s, _) => s.ready(interest).await.map(|_| ()),
+            Self::Tcp(s) => s.ready(interest).await,
+            Self::Tunnel(s, _) => s.ready(interest).await,
         }
     }
 
@@ -215,6 +213,7 @@ impl AsyncSessionStream for SshSocket {
         _sleep: Option<Duration>,
     ) -> Result<R, LiteError> {
         let mut fallback = Duration::from_millis(1);
+        let mut idle = 0u32;
         loop {
             match op() {
                 Ok(x) => return Ok(x),
@@ -231,13 +230,28 @@ impl AsyncSessionStream for SshSocket {
             // Wait for the socket, then retry inside try_io so that an EAGAIN clears exactly
             // the readiness we observed (a newer event is not lost).
             loop {
-                tokio::select! {
+                let ready = tokio::select! {
                     r = self.ready(interest) => r?,
                     () = tokio::time::sleep(fallback) => {
                         fallback = (fallback * 2).min(FALLBACK_MAX);
                         break;
                     }
+                };
+                // A socket that keeps being ready while libssh2 keeps saying EAGAIN is one
+                // libssh2 is not using (a packet another caller left half sent blocks every
+                // other packet; a closed socket stays ready forever): wait on the timer, never
+                // spin, so that the caller's timeout can fire. Healthy waits see a new socket
+                // event per retry and almost never more than one EAGAIN in a row.
+                if ready.is_read_closed() || ready.is_write_closed() || ready.is_error() {
+                    idle = SPIN_LIMIT;
                 }
+                if idle >= SPIN_LIMIT {
+                    tokio::time::sleep(fallback).await;
+                    fallback = (fallback * 2).min(FALLBACK_MAX);
+                    idle = 0;
+                    break;
+                }
+                idle += 1;
                 let mut failure = None;
                 let res = self.try_io(interest, || match op() {
                     Ok(x) => Ok(x),
@@ -268,14 +282,28 @@ impl AsyncSessionStream for SshSocket {
         _expected: BlockDirections,
         _sleep: Option<Duration>,
     ) -> Poll<Result<R, io::Error>> {
+        // An EAGAIN clears the readiness it met, so the socket is ready twice in one call only
+        // when it is closed or failed (readiness that never clears).
+        let mut was_ready = false;
         loop {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => return Poll::Ready(other),
             }
-            let Some(interest) = interest_of(sess.block_directions()) else {
-                // libssh2 says EAGAIN yet waits on no direction (its data sits in buffers
-                // another caller filled): re-poll shortly rather than never.
+            let ready = match interest_of(sess.block_directions()) {
+                // libssh2 says EAGAIN yet waits on no direction: its data sits in buffers
+                // another caller filled.
+                None => false,
+                Some(interest) => match self.poll_ready(cx, interest) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Ok(())) if was_ready => false,
+                    Poll::Ready(Ok(())) => true,
+                },
+            };
+            let Some(interest) = interest_of(sess.block_directions()).filter(|_| ready) else {
+                // Nothing to wait on, or a socket that can no longer change: re-poll shortly
+                // rather than never, or than in a busy loop.
                 let waker = cx.waker().clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -283,11 +311,7 @@ impl AsyncSessionStream for SshSocket {
                 });
                 return Poll::Pending;
             };
-            match self.poll_ready(cx, interest) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {}
-            }
+            was_ready = true;
             match self.try_io(interest, &mut op) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => return Poll::Ready(other),

@@ -342,21 +342,23 @@ async fn timeout_on(fleet: &Fleet, ssh: &SshTransport) -> TransportError {
     err
 }
 
+/// What became of the process group of a command that timed out (`None` for any other error).
+fn command_stop(err: &TransportError) -> Option<&StopOutcome> {
+    match err {
+        TransportError::Timeout {
+            phase: Phase::Command,
+            stopped,
+            ..
+        } => stopped.as_ref(),
+        _ => None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_timeout_stops_the_process_group_and_reports() {
     let (fleet, ssh) = start(Fleet::builder().script(echo_script())).await;
     let err = timeout_on(&fleet, &ssh).await;
-    assert!(
-        matches!(
-            err,
-            TransportError::Timeout {
-                phase: Phase::Command,
-                stopped: Some(StopOutcome::Terminated),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(command_stop(&err), Some(&StopOutcome::Terminated), "{err}");
     assert!(
         err.to_string().contains("process group terminated"),
         "{err}"
@@ -382,16 +384,7 @@ async fn command_outliving_sigterm_is_reported_killed() {
     )
     .await;
     let err = timeout_on(&fleet, &ssh).await;
-    assert!(
-        matches!(
-            err,
-            TransportError::Timeout {
-                stopped: Some(StopOutcome::Killed),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(command_stop(&err), Some(&StopOutcome::Killed), "{err}");
     assert!(err.to_string().contains("SIGKILL"), "{err}");
 }
 
@@ -735,17 +728,7 @@ async fn command_timed_out_before_its_process_group_id_arrived_is_still_stopped(
     ))
     .await
     .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TransportError::Timeout {
-                phase: Phase::Command,
-                stopped: Some(StopOutcome::Terminated),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_eq!(command_stop(&err), Some(&StopOutcome::Terminated), "{err}");
     assert_eq!(fleet.stop_requests(0), vec![4000]);
     assert_eq!(fleet.running(0), 0);
 }

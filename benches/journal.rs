@@ -2,7 +2,8 @@
 //! runner, at most 100 hosts at once) with the run store and audit log on, against the same
 //! run without them. Prints the median of several runs of each.
 //!
-//! Run: `cargo bench --bench journal`
+//! Run: `cargo bench --bench journal` (`SIDE=on` or `SIDE=off` in the environment runs one
+//! side only, for a profiler).
 
 use sflow::engine::runner::{CommandOutput, CommandRequest, RunFuture, Runner};
 use sflow::engine::{execute, HostSpec, RunOptions, RunSpec, RunStatus, TaskSpec, WaveSpec};
@@ -113,10 +114,20 @@ fn main() {
     once(&rt, false);
     once(&rt, true);
     // Interleaved, so that a slow spell of the machine weighs on both sides alike.
+    let side = std::env::var("SIDE").unwrap_or_default();
     let (mut offs, mut ons) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        offs.push(once(&rt, false));
-        ons.push(once(&rt, true));
+        if side != "on" {
+            offs.push(once(&rt, false));
+        }
+        if side != "off" {
+            ons.push(once(&rt, true));
+        }
+    }
+    if side == "on" || side == "off" {
+        let v = if side == "on" { ons } else { offs };
+        println!("{side}: {:.1} ms", median(v).as_secs_f64() * 1000.0);
+        return;
     }
     let (off, on) = (median(offs), median(ons));
     println!("journal: {HOSTS} hosts x {TASKS} tasks, {LIMIT} at once, median of {ROUNDS}");

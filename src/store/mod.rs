@@ -3,9 +3,12 @@
 //! is the interface (so that a shared PostgreSQL store can follow); [`SqliteStore`] is the
 //! default, a WAL-mode SQLite file at `.sflow/state.db` beside the workflow.
 
+mod checkpointer;
+pub(crate) mod intent;
 mod report;
 mod sqlite;
 mod sqlite_read;
+mod sqlite_write;
 
 pub use report::{render_log, render_runs, render_show, ShowFormat};
 pub use sqlite::{SqliteStore, StoreOptions};
@@ -123,13 +126,14 @@ pub struct NewRun {
 
 /// One journal write. A batch of them is applied in one transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "write", rename_all = "snake_case")]
+// The serde form is the intent log's (`intent.rs`): compact, times in microseconds.
 pub enum Write {
     /// The run changed status; a status other than `running` also ends it.
     RunStatus {
         /// The new status.
         status: RunStatus,
         /// When.
+        #[serde(with = "chrono::serde::ts_microseconds")]
         at: DateTime<Utc>,
     },
     /// A host changed state (`pending`, `running`, `ok`, `failed`, `deferred`, ...).
@@ -139,6 +143,7 @@ pub enum Write {
         /// The new state.
         state: String,
         /// When.
+        #[serde(with = "chrono::serde::ts_microseconds")]
         at: DateTime<Utc>,
         /// Why, when there is a reason worth keeping.
         reason: Option<String>,
@@ -152,6 +157,7 @@ pub enum Write {
         /// Attempt number, from 1.
         attempt: u32,
         /// When.
+        #[serde(with = "chrono::serde::ts_microseconds")]
         at: DateTime<Utc>,
         /// The command as sent, secrets masked.
         command: String,
@@ -165,6 +171,7 @@ pub enum Write {
         /// Attempt number, from 1.
         attempt: u32,
         /// When.
+        #[serde(with = "chrono::serde::ts_microseconds")]
         at: DateTime<Utc>,
         /// The state it ended in (`ok`, `failed`, `skipped`, `timed_out`, `cancelled`, ...).
         state: String,
@@ -188,12 +195,14 @@ pub enum Write {
         /// The value.
         value: String,
         /// When.
+        #[serde(with = "chrono::serde::ts_microseconds")]
         at: DateTime<Utc>,
     },
     /// Anything else worth showing in a report: waves, gates, verification, windows,
     /// rollbacks, throttle changes, operator actions.
     Event {
         /// When.
+        #[serde(with = "chrono::serde::ts_microseconds")]
         at: DateTime<Utc>,
         /// What kind (`wave_started`, `gate`, `verification`, `window_expired`, ...).
         kind: String,
@@ -204,8 +213,26 @@ pub enum Write {
         /// The task concerned.
         task: Option<String>,
         /// Details as JSON.
+        #[serde(with = "json_text")]
         detail: serde_json::Value,
     },
+}
+
+/// A JSON value as its text: the intent log's binary format cannot carry a self-describing
+/// value.
+mod json_text {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &serde_json::Value, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<serde_json::Value, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A run as listed by `sflow runs`.
@@ -449,6 +476,26 @@ pub trait RunStore: Send {
     fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError>;
     /// Applies journal writes to a run, all or nothing, durably before returning.
     fn apply(&mut self, run: &str, writes: &[Write]) -> Result<(), StoreError>;
+    /// Makes journal writes durable before returning, possibly in a cheaper form than
+    /// [`apply`](Self::apply) that readers see only after the next
+    /// [`checkpoint`](Self::checkpoint) (the SQLite store appends them to the run's intent
+    /// log). By default the same as `apply`.
+    fn append(&mut self, run: &str, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.apply(run, &writes)
+    }
+    /// Writes appended and not yet checkpointed.
+    fn pending(&self) -> usize {
+        0
+    }
+    /// Moves appended writes where readers see them.
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Checkpoints and ends the session's journaling (the SQLite store removes the intent
+    /// log).
+    fn close_journal(&mut self) -> Result<(), StoreError> {
+        self.checkpoint()
+    }
     /// Records a resume: the new controller, and the new plan when it was replanned.
     fn record_resume(
         &mut self,

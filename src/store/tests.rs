@@ -419,7 +419,12 @@ fn a_store_of_schema_1_is_migrated_and_keeps_its_attempts() {
         .conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+    let folds: i64 = s
+        .conn
+        .query_row("SELECT COUNT(*) FROM intent_folds", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(folds, 0);
 }
 
 #[test]

@@ -1,0 +1,634 @@
+//! Writing the SQLite store: journal batches in one transaction each (an attempt that starts
+//! and ends in one batch becomes one row), the run's intent log (appended at once, folded into
+//! the tables at checkpoints), and the recovery of intent logs a dead controller left behind.
+
+use super::checkpointer::Checkpointer;
+use super::intent::{self, IntentLog};
+use super::sqlite::{db_err, ts};
+use super::{cap_output, state, RunId, RunStatus, SqliteStore, StoreError, Write};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension as _, TransactionBehavior};
+use std::collections::HashMap;
+
+/// The end of an attempt, borrowed from its `TaskFinished`.
+struct End<'a> {
+    at: &'a DateTime<Utc>,
+    state: &'a String,
+    exit_code: &'a Option<i32>,
+    duration_ms: &'a u64,
+    stdout: &'a String,
+    stderr: &'a String,
+}
+
+/// The first `TaskFinished` of each attempt in `writes`, with its index.
+fn ends_by_attempt(writes: &[Write]) -> HashMap<(&str, &str, u32), (usize, End<'_>)> {
+    let mut ends = HashMap::new();
+    for (i, w) in writes.iter().enumerate() {
+        if let Write::TaskFinished {
+            host,
+            task,
+            attempt,
+            at,
+            state,
+            exit_code,
+            duration_ms,
+            stdout,
+            stderr,
+        } = w
+        {
+            ends.entry((host.as_str(), task.as_str(), *attempt))
+                .or_insert((
+                    i,
+                    End {
+                        at,
+                        state,
+                        exit_code,
+                        duration_ms,
+                        stdout,
+                        stderr,
+                    },
+                ));
+        }
+    }
+    ends
+}
+
+/// How much of `run`'s intent log is in the tables.
+fn folded_offset(conn: &Connection, run: &str) -> rusqlite::Result<u64> {
+    let folded: Option<i64> = conn
+        .query_row(
+            "SELECT folded FROM intent_folds WHERE run_id = ?1",
+            [run],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(folded.and_then(|f| u64::try_from(f).ok()).unwrap_or(0))
+}
+
+/// The intent log of the run this store is journaling, and the thread folding it.
+#[derive(Debug)]
+pub(super) struct OpenIntent {
+    run: RunId,
+    log: IntentLog,
+    checkpointer: Checkpointer,
+}
+
+impl OpenIntent {
+    /// Writes appended and not yet in the tables.
+    pub(super) fn pending(&self) -> usize {
+        self.checkpointer.pending()
+    }
+}
+
+impl SqliteStore {
+    /// Applies `writes` to `run` in one immediate transaction. With `fold = Some((from, to))`
+    /// they are the intent log's bytes `from..to`: the transaction also moves the run's folded
+    /// offset from `from` to `to`, and writes nothing (returns `false`) when another process
+    /// has moved it first.
+    pub(super) fn write_batch(
+        &mut self,
+        run: &str,
+        writes: &[Write],
+        fold: Option<(u64, u64)>,
+    ) -> Result<bool, StoreError> {
+        let (path, busy_ms) = (self.path.clone(), self.busy_ms);
+        let err = |e: rusqlite::Error| db_err(&path, busy_ms, &e);
+        let redactor = self.redactor.clone();
+        // What the intent log holds was masked and capped when it was appended.
+        let clean = fold.is_none();
+        let red = |s: &str| -> Option<String> {
+            (clean && redactor.leaks(s)).then(|| redactor.redact(s))
+        };
+        let capped = |s: &str| -> Option<String> {
+            match cap_output(s) {
+                std::borrow::Cow::Owned(c) if clean => Some(c),
+                _ => None,
+            }
+        };
+        // Taken out while writing and put back only after the commit: a failed transaction
+        // leaves no row numbers behind that the database does not have.
+        let mut rows = match self.attempt_rows.take() {
+            Some((r, rows)) if r == run => rows,
+            _ => self.attempt_rows_of(run)?,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        // The two statements of nearly every write, looked up once per batch.
+        let mut insert_start = tx
+            .prepare_cached(
+                "INSERT INTO task_attempts (run_id, host, task, attempt, state,
+                 started_at, command) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(err)?;
+        let mut update_end = tx
+            .prepare_cached(
+                "UPDATE task_attempts SET state = ?2, ended_at = ?3, exit_code = ?4,
+                 duration_ms = ?5, stdout = ?6, stderr = ?7 WHERE seq = ?1",
+            )
+            .map_err(err)?;
+        if let Some((from, _)) = fold {
+            if folded_offset(&tx, run).map_err(err)? != from {
+                self.attempt_rows = None;
+                return Ok(false);
+            }
+        }
+        let mut insert_whole = tx
+            .prepare_cached(
+                "INSERT INTO task_attempts (run_id, host, task, attempt, state, started_at,
+                 ended_at, exit_code, duration_ms, command, stdout, stderr)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .map_err(err)?;
+        // An attempt that starts and ends within one batch (every attempt shorter than the
+        // time between checkpoints) becomes one row written once.
+        let ends = ends_by_attempt(writes);
+        rows.reserve(writes.len() / 2);
+        let mut merged = vec![false; writes.len()];
+        for (i, w) in writes.iter().enumerate() {
+            match w {
+                Write::RunStatus { status, at } => {
+                    let ended = (*status != RunStatus::Running).then(|| ts(*at));
+                    tx.prepare_cached("UPDATE runs SET status = ?2, ended_at = ?3 WHERE id = ?1")
+                        .and_then(|mut s| s.execute(params![run, status.as_str(), ended]))
+                        .map_err(err)?;
+                }
+                Write::HostState {
+                    host,
+                    state,
+                    at,
+                    reason,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO host_states (run_id, host, state, at, reason)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            run,
+                            host,
+                            state,
+                            ts(*at),
+                            reason
+                                .as_deref()
+                                .map(|r| red(r).unwrap_or_else(|| r.to_owned()))
+                        ])
+                    })
+                    .map_err(err)?;
+                }
+                Write::TaskStarted {
+                    host,
+                    task,
+                    attempt,
+                    at,
+                    command,
+                } => {
+                    let key = (host.clone(), task.clone(), *attempt);
+                    if let Some(&seq) = rows.get(&key) {
+                        tx.prepare_cached(
+                            "UPDATE task_attempts SET state = ?2, started_at = ?3, command = ?4
+                             WHERE seq = ?1",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![
+                                seq,
+                                state::RUNNING,
+                                ts(*at),
+                                red(command).as_deref().unwrap_or(command)
+                            ])
+                        })
+                        .map_err(err)?;
+                    } else if let Some((j, end)) = ends
+                        .get(&(host.as_str(), task.as_str(), *attempt))
+                        .filter(|(j, _)| *j > i)
+                    {
+                        let End {
+                            at: ended,
+                            state,
+                            exit_code,
+                            duration_ms,
+                            stdout,
+                            stderr,
+                        } = end;
+                        let (out, errs) = (capped(stdout), capped(stderr));
+                        let out = out.as_deref().unwrap_or(stdout);
+                        let errs = errs.as_deref().unwrap_or(stderr);
+                        let (out_red, errs_red) = (red(out), red(errs));
+                        insert_whole
+                            .execute(params![
+                                run,
+                                host,
+                                task,
+                                attempt,
+                                state,
+                                ts(*at),
+                                ts(**ended),
+                                exit_code,
+                                i64::try_from(**duration_ms).unwrap_or(i64::MAX),
+                                red(command).as_deref().unwrap_or(command),
+                                out_red.as_deref().unwrap_or(out),
+                                errs_red.as_deref().unwrap_or(errs),
+                            ])
+                            .map_err(err)?;
+                        merged[*j] = true;
+                        rows.insert(key, tx.last_insert_rowid());
+                    } else {
+                        insert_start
+                            .execute(params![
+                                run,
+                                host,
+                                task,
+                                attempt,
+                                state::RUNNING,
+                                ts(*at),
+                                red(command).as_deref().unwrap_or(command)
+                            ])
+                            .map_err(err)?;
+                        rows.insert(key, tx.last_insert_rowid());
+                    }
+                }
+                Write::TaskFinished { .. } if merged[i] => {}
+                Write::TaskFinished {
+                    host,
+                    task,
+                    attempt,
+                    at,
+                    state,
+                    exit_code,
+                    duration_ms,
+                    stdout,
+                    stderr,
+                } => {
+                    let (out, errs) = (capped(stdout), capped(stderr));
+                    let out = out.as_deref().unwrap_or(stdout);
+                    let errs = errs.as_deref().unwrap_or(stderr);
+                    let (out_red, errs_red) = (red(out), red(errs));
+                    let out = out_red.as_deref().unwrap_or(out);
+                    let errs = errs_red.as_deref().unwrap_or(errs);
+                    let duration = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
+                    let key = (host.clone(), task.clone(), *attempt);
+                    if let Some(&seq) = rows.get(&key) {
+                        update_end
+                            .execute(params![seq, state, ts(*at), exit_code, duration, out, errs])
+                            .map_err(err)?;
+                    } else {
+                        tx.prepare_cached(
+                            "INSERT INTO task_attempts (run_id, host, task, attempt, state,
+                             started_at, ended_at, exit_code, duration_ms, stdout, stderr)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10)",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![
+                                run,
+                                host,
+                                task,
+                                attempt,
+                                state,
+                                ts(*at),
+                                exit_code,
+                                duration,
+                                out,
+                                errs
+                            ])
+                        })
+                        .map_err(err)?;
+                        rows.insert(key, tx.last_insert_rowid());
+                    }
+                }
+                Write::Captured {
+                    host,
+                    task,
+                    name,
+                    value,
+                    at,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO captures (run_id, host, task, name, value, at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            run,
+                            host,
+                            task,
+                            name,
+                            {
+                                let v = capped(value);
+                                let v = v.as_deref().unwrap_or(value);
+                                red(v).unwrap_or_else(|| v.to_owned())
+                            },
+                            ts(*at)
+                        ])
+                    })
+                    .map_err(err)?;
+                }
+                Write::Event {
+                    at,
+                    kind,
+                    wave,
+                    host,
+                    task,
+                    detail,
+                } => {
+                    let mut detail = detail.clone();
+                    redactor.redact_json(&mut detail);
+                    tx.prepare_cached(
+                        "INSERT INTO events (run_id, at, kind, wave, host, task, detail)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            run,
+                            ts(*at),
+                            kind,
+                            wave,
+                            host,
+                            task,
+                            detail.to_string()
+                        ])
+                    })
+                    .map_err(err)?;
+                }
+            }
+        }
+        drop((insert_start, update_end, insert_whole));
+        if let Some((_, to)) = fold {
+            tx.execute(
+                "INSERT OR REPLACE INTO intent_folds (run_id, folded) VALUES (?1, ?2)",
+                params![run, i64::try_from(to).unwrap_or(i64::MAX)],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        self.attempt_rows = Some((run.to_owned(), rows));
+        Ok(true)
+    }
+
+    /// Makes `writes` durable in `run`'s intent log and keeps them for the next checkpoint.
+    pub(super) fn append_intent(
+        &mut self,
+        run: &str,
+        mut writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
+        if self.intent.as_ref().map(|o| o.run.as_str()) != Some(run) {
+            self.begin_intent(run)?;
+        }
+        let Some(open) = self.intent.as_mut() else {
+            return Err(self.corrupt("intent log not open"));
+        };
+        open.log.append(&self.redactor, &mut writes)?;
+        open.checkpointer.send(open.log.written(), writes)
+    }
+
+    /// Starts a fresh intent log for `run`, after folding whatever an earlier session left.
+    fn begin_intent(&mut self, run: &str) -> Result<(), StoreError> {
+        self.end_intent()?;
+        self.recover_run(run, true)?;
+        // Reset before the file is created: a crash between the two leaves an empty log.
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO intent_folds (run_id, folded) VALUES (?1, 0)",
+                [run],
+            )
+            .map_err(|e| self.err(&e))?;
+        let log = IntentLog::create(&intent::path_of(self.path(), run))?;
+        let folding = SqliteStore::connect(self.path(), &self.opts)?;
+        // A fold writes thousands of rows in one transaction: room for their pages keeps
+        // SQLite from spilling them to its log before the commit.
+        folding
+            .conn
+            .pragma_update(None, "cache_size", -32_768)
+            .map_err(|e| self.err(&e))?;
+        self.intent = Some(OpenIntent {
+            run: run.to_owned(),
+            log,
+            checkpointer: Checkpointer::start(folding, run.to_owned(), 0)?,
+        });
+        Ok(())
+    }
+
+    /// Moves the writes appended so far into the tables.
+    pub(super) fn fold_pending(&mut self) -> Result<(), StoreError> {
+        match &self.intent {
+            Some(open) => open.checkpointer.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Folds the rest of the intent log and removes it: the run's session is over.
+    pub(super) fn end_intent(&mut self) -> Result<(), StoreError> {
+        if let Some(open) = self.intent.take() {
+            open.checkpointer.finish()?;
+            remove(open.log.path())?;
+        }
+        Ok(())
+    }
+
+    /// Folds the intent logs that controllers no longer alive left behind.
+    pub(super) fn recover_intents(&mut self) -> Result<(), StoreError> {
+        for run in intent::runs_with_logs(self.path())? {
+            if self.intent.as_ref().is_some_and(|o| o.run == run) {
+                continue;
+            }
+            self.recover_run(&run, false)?;
+        }
+        Ok(())
+    }
+
+    /// Folds what `run`'s intent log holds beyond its folded offset and removes the log;
+    /// unless `forced`, only when the run's controller is no longer alive.
+    fn recover_run(&mut self, run: &str, forced: bool) -> Result<(), StoreError> {
+        let path = intent::path_of(self.path(), run);
+        if !path.exists() {
+            return Ok(());
+        }
+        match self.run_row(run) {
+            Ok(_) => {}
+            // Not a run of this store: not ours to fold.
+            Err(StoreError::NoRun { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if !forced && self.controller_alive(run)? {
+            return Ok(());
+        }
+        let from = folded_offset(&self.conn, run).map_err(|e| self.err(&e))?;
+        let Some((writes, to)) = intent::read_from(&path, from)? else {
+            return Ok(());
+        };
+        if !writes.is_empty() && !self.write_batch(run, &writes, Some((from, to)))? {
+            // Another process folded it meanwhile; it removes the file.
+            return Ok(());
+        }
+        remove(&path)
+    }
+}
+
+fn remove(path: &std::path::Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fixtures::{dead_pid, finished, open, started, store_with_run, t};
+    use crate::store::RunStore as _;
+
+    fn host_state(host: &str, at: i64) -> Write {
+        Write::HostState {
+            host: host.into(),
+            state: "running".into(),
+            at: t(at),
+            reason: None,
+        }
+    }
+
+    fn host_state_rows(s: &SqliteStore, run: &str) -> i64 {
+        s.conn
+            .query_row(
+                "SELECT COUNT(*) FROM host_states WHERE run_id = ?1",
+                [run],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_attempt_started_and_ended_in_one_batch_is_one_row_with_both() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (mut s, id) = store_with_run(dir.path(), dead_pid());
+        let batch = [
+            started("h1", "a", 1, 1),
+            Write::HostState {
+                host: "h1".into(),
+                state: "deferred".into(),
+                at: t(1),
+                reason: Some("window closed".into()),
+            },
+            finished("h1", "a", 1, 3, "ok", 0),
+            started("h1", "b", 1, 4),
+        ];
+        s.apply(&id, &batch).unwrap_or_else(|e| panic!("{e}"));
+        let rows: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM task_attempts", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows, 2);
+        let reason: String = s
+            .conn
+            .query_row("SELECT reason FROM host_states", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reason, "window closed");
+        let log = s.log(&id, None, None).unwrap_or_else(|e| panic!("{e}"));
+        let a = &log[0];
+        assert_eq!(
+            (a.task.as_str(), a.state.as_str(), a.command.as_str()),
+            ("a", "ok", "run a")
+        );
+        assert_eq!((a.started_at, a.exit_code), (t(1), Some(0)));
+        assert_eq!(a.stdout, "a on h1\n");
+        assert_eq!(log[1].state, state::UNKNOWN);
+        // The merged row is found again by a later end of the same attempt.
+        s.apply(&id, &[finished("h1", "a", 1, 5, "failed", 2)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log = s
+            .log(&id, Some("h1"), Some("a"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((log.len(), log[0].exit_code), (1, Some(2)));
+    }
+
+    /// The intent log a controller that died left: `batches` appended, the first `folded` of
+    /// them checkpointed.
+    fn left_behind(s: &mut SqliteStore, run: &str, batches: Vec<Vec<Write>>, folded: usize) {
+        let mut log =
+            IntentLog::create(&intent::path_of(s.path(), run)).unwrap_or_else(|e| panic!("{e}"));
+        for (i, mut batch) in batches.into_iter().enumerate() {
+            let from = log.written();
+            log.append(&crate::secret::Redactor::default(), &mut batch)
+                .unwrap_or_else(|e| panic!("{e}"));
+            if i < folded {
+                let done = s.write_batch(run, &batch, Some((from, log.written())));
+                assert_eq!(done.ok(), Some(true));
+            }
+        }
+    }
+
+    #[test]
+    fn appended_writes_a_dead_controller_never_checkpointed_are_recovered_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let db = dir.path().join("state.db");
+        let (mut s, id) = store_with_run(dir.path(), dead_pid());
+        let first = vec![host_state("h1", 0), started("h1", "a", 1, 1)];
+        let second = vec![
+            finished("h1", "a", 1, 2, "ok", 0),
+            host_state("h2", 2),
+            started("h2", "a", 1, 3),
+        ];
+        left_behind(&mut s, &id, vec![first, second], 1);
+        // Only the first batch is in the tables.
+        assert_eq!(s.log(&id, None, None).map(|l| l.len()).ok(), Some(1));
+        drop(s);
+
+        let s = open(&db);
+        assert!(!intent::path_of(&db, &id).exists());
+        let states = s.task_states(&id).unwrap_or_else(|e| panic!("{e}"));
+        let states: Vec<_> = states
+            .iter()
+            .map(|t| (t.host.as_str(), t.state.as_str()))
+            .collect();
+        assert_eq!(states, [("h1", "ok"), ("h2", state::UNKNOWN)]);
+        // Folded exactly once: the checkpointed host state is not written again.
+        assert_eq!(host_state_rows(&s, &id), 2);
+        drop(s);
+        assert_eq!(host_state_rows(&open(&db), &id), 2);
+    }
+
+    #[test]
+    fn a_live_controllers_log_is_left_to_it_until_a_resumed_session_takes_it_over() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let db = dir.path().join("state.db");
+        let (mut s, id) = store_with_run(dir.path(), std::process::id());
+        left_behind(&mut s, &id, vec![vec![started("h1", "a", 1, 1)]], 0);
+        drop(s);
+        let mut s = open(&db);
+        assert_eq!(s.log(&id, None, None).map(|l| l.len()).ok(), Some(0));
+        assert!(intent::path_of(&db, &id).exists());
+        // A new session of the run folds what the earlier one left before it starts its own.
+        s.append(&id, vec![finished("h1", "a", 1, 2, "ok", 0)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.log(&id, None, None).map(|l| l.len()).ok(), Some(1));
+        assert_eq!(s.pending(), 1);
+        s.checkpoint().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.pending(), 0);
+        let log = s.log(&id, None, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((log.len(), log[0].state.as_str()), (1, "ok"));
+        s.close_journal().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!intent::path_of(&db, &id).exists());
+    }
+
+    #[test]
+    fn a_checkpoint_after_another_process_folded_the_log_fails_instead_of_writing_twice() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let db = dir.path().join("state.db");
+        // The recorded controller is dead, so a second process takes the log over.
+        let (mut s, id) = store_with_run(dir.path(), dead_pid());
+        s.append(&id, vec![host_state("h1", 0)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let other = open(&db);
+        assert_eq!(host_state_rows(&other, &id), 1);
+        let e = s
+            .checkpoint()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("another process folded"), "{e}");
+        assert_eq!(host_state_rows(&other, &id), 1);
+    }
+}

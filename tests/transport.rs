@@ -29,6 +29,17 @@ fn fast(mut o: SshOptions) -> SshOptions {
     o
 }
 
+/// A transport that trusts `fleet`, with short timeouts and keepalives every second, two
+/// misses allowed: a silent peer is declared dead in about three seconds.
+fn keepalive_transport(fleet: &Fleet) -> SshTransport {
+    let mut o = fast(fleet.ssh_options());
+    o.keepalive = KeepalivePolicy {
+        interval: Duration::from_secs(1),
+        max_misses: 2,
+    };
+    SshTransport::new(o).unwrap()
+}
+
 /// Starts the fleet and an SSH transport that trusts it, with short timeouts.
 async fn start(builder: FleetBuilder) -> (Fleet, SshTransport) {
     let fleet = builder.start().await.unwrap();
@@ -298,12 +309,7 @@ async fn hang_after_auth_times_out_the_channel_and_keepalives_declare_it_dead() 
         .start()
         .await
         .unwrap();
-    let mut o = fast(fleet.ssh_options());
-    o.keepalive = KeepalivePolicy {
-        interval: Duration::from_secs(1),
-        max_misses: 2,
-    };
-    let ssh = SshTransport::new(o).unwrap();
+    let ssh = keepalive_transport(&fleet);
     let h = fleet.host_spec(0);
     let err = bounded(ssh.run(&h, &RemoteCommand::new("x")))
         .await
@@ -877,12 +883,7 @@ async fn peer_gone_silent_mid_command_is_lost_by_keepalive_and_healthy_ones_are_
         .start()
         .await
         .unwrap();
-    let mut o = fast(fleet.ssh_options());
-    o.keepalive = KeepalivePolicy {
-        interval: Duration::from_secs(1),
-        max_misses: 2,
-    };
-    let ssh = SshTransport::new(o).unwrap();
+    let ssh = keepalive_transport(&fleet);
     let (h0, h1, work) = (
         fleet.host_spec(0),
         fleet.host_spec(1),
@@ -1000,4 +1001,34 @@ async fn missing_identity_file_from_ssh_config_is_skipped() {
         .await
         .unwrap();
     assert_eq!(out.stdout.text(), "up 3 days\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_that_stops_reading_mid_stdin_is_lost_by_keepalive_without_a_timeout() {
+    let fleet = Fleet::builder()
+        .respond(|r| Reply::ok(format!("{}\n", r.stdin.len())))
+        .fault(0, Fault::StopReading)
+        .start()
+        .await
+        .unwrap();
+    let ssh = keepalive_transport(&fleet);
+    // No command timeout: only the keepalives can end this. The socket stays full, so no
+    // keepalive can even be sent; each interval spent trying counts as a miss.
+    let cmd = RemoteCommand::new("cat").stdin(vec![b'x'; 24 * 1024 * 1024]);
+    let start = Instant::now();
+    let err = bounded(ssh.run(&fleet.host_spec(0), &cmd))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionLost, "{err}");
+    assert!(
+        err.to_string().contains("no reply to 2 keepalives"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(fleet.commands_on(0).is_empty(), "stdin never completed");
+    assert_eq!(ssh.open_connections(), 0);
 }

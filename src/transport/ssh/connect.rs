@@ -350,32 +350,36 @@ fn missed(age: Duration, since_send: Duration) -> bool {
 }
 
 /// The keepalive task: every `interval`, if nothing arrived since the previous keepalive was
-/// sent, count a miss; after `max_misses` in a row the peer is declared dead and in-flight
-/// commands fail with `ConnectionLost`. A failing send is fatal at once.
+/// sent, count a miss; a keepalive that cannot even be sent within an interval (a socket the
+/// peer stopped reading) is a miss too. After `max_misses` in a row the peer is declared dead
+/// and in-flight commands fail with `ConnectionLost`. A failing send is fatal at once.
 fn spawn_keepalive(conn: &Arc<Conn>, policy: super::KeepalivePolicy) -> AbortHandle {
     let weak = Arc::downgrade(conn);
     let interval = policy.interval.max(Duration::from_secs(1));
     tokio::spawn(async move {
         let mut misses = 0u32;
         let mut sent: Option<Instant> = None;
+        // Ticks keep their pace when a send blocked for part of an interval.
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::time::sleep(interval).await;
-            let Some(conn) = weak.upgrade() else { return };
-            if !conn.is_alive() {
+            ticks.tick().await;
+            // Nothing to keep alive once the connection is dropped or declared dead.
+            let Some(conn) = weak.upgrade().filter(|c| c.is_alive()) else {
                 return;
-            }
-            if let Some(at) = sent {
+            };
+            if let Some(at) = sent.take() {
                 match conn.probe.inbound_age() {
                     Some(age) if missed(age, at.elapsed()) => misses += 1,
                     _ => misses = 0,
                 }
-                if misses >= policy.max_misses {
-                    conn.mark_dead(format!(
-                        "no reply to {misses} keepalives ({} apart)",
-                        humantime::format_duration(interval)
-                    ));
-                    return;
-                }
+            }
+            if misses >= policy.max_misses {
+                conn.mark_dead(format!(
+                    "no reply to {misses} keepalives ({} apart)",
+                    humantime::format_duration(interval)
+                ));
+                return;
             }
             let at = Instant::now();
             match tokio::time::timeout(interval, conn.session.keepalive_send()).await {

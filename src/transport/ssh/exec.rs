@@ -281,8 +281,14 @@ async fn io(
         }
         Ok((out, err))
     };
-    let ((), outputs) = tokio::join!(feed, read);
-    let (out, err) = outputs?;
+    // A failed read ends the feed too: a peer that stopped reading would hold it forever.
+    let ((), (out, err)) = tokio::try_join!(
+        async {
+            feed.await;
+            Ok(())
+        },
+        read
+    )?;
     step(conn, host, "close", close_limit, ch.wait_close()).await?;
     let exit = match ch.exit_signal().await {
         Ok(sig) if sig.exit_signal.is_some() => {

@@ -69,6 +69,18 @@ impl Conn {
         self.dead.subscribe()
     }
 
+    /// Why the connection was declared dead, if it was.
+    pub(crate) fn cause(&self) -> Option<String> {
+        self.dead.borrow().clone()
+    }
+
+    /// Waits until the connection is declared dead; returns the cause.
+    pub(crate) async fn died(&self) -> String {
+        // The sender lives in `self`, so the wait only ends with a cause set.
+        let _ = self.dead.subscribe().wait_for(Option::is_some).await;
+        self.cause().unwrap_or_default()
+    }
+
     pub(crate) async fn shutdown(&self, limit: Duration) {
         if self.is_alive() {
             let _ = tokio::time::timeout(
@@ -98,6 +110,25 @@ impl Drop for Conn {
         self.abort_tasks();
     }
 }
+
+/// libssh2 errors that mean the connection broke, not that a credential was refused.
+pub(crate) fn is_connection_failure(e: &async_ssh2_lite::Error) -> bool {
+    match e {
+        async_ssh2_lite::Error::Io(_) => true,
+        async_ssh2_lite::Error::Ssh2(e) => match e.code() {
+            // SOCKET_SEND, TIMEOUT, SOCKET_DISCONNECT, SOCKET_TIMEOUT, SOCKET_RECV
+            ssh2::ErrorCode::Session(-7 | -9 | -13 | -30 | -43) => true,
+            // PUBLICKEY_UNVERIFIED is also what libssh2 returns when no answer to a key offer
+            // could be read at all (the socket failed under it); only this message says so.
+            ssh2::ErrorCode::Session(-19) => e.message() == NO_USERAUTH_RESPONSE,
+            _ => false,
+        },
+        async_ssh2_lite::Error::Other(_) => false,
+    }
+}
+
+/// libssh2's message when reading the answer to an authentication request failed.
+const NO_USERAUTH_RESPONSE: &str = "Waiting for USERAUTH response";
 
 fn lost(target: &Target, e: impl std::fmt::Display) -> TransportError {
     TransportError::ConnectionLost {
@@ -407,6 +438,28 @@ mod tests {
         assert!(!missed(Duration::from_millis(1004), sent));
         // Nothing since well before the send.
         assert!(missed(Duration::from_millis(2000), sent));
+    }
+
+    #[test]
+    fn connection_failures_are_told_from_refusals() {
+        use async_ssh2_lite::Error;
+        use ssh2::ErrorCode::Session;
+        let ssh = |code, msg| Error::Ssh2(ssh2::Error::new(Session(code), msg));
+        let io = Error::Io(std::io::ErrorKind::ConnectionReset.into());
+        assert!(is_connection_failure(&io));
+        for code in [-7, -9, -13, -30, -43] {
+            assert!(is_connection_failure(&ssh(code, "socket")), "{code}");
+        }
+        assert!(is_connection_failure(&ssh(-19, NO_USERAUTH_RESPONSE)));
+        // A key the server refused, a refused channel, the library's own complaints.
+        assert!(!is_connection_failure(&ssh(
+            -19,
+            "Username/PublicKey combination invalid"
+        )));
+        assert!(!is_connection_failure(&ssh(-21, "Channel open failure")));
+        assert!(!is_connection_failure(&Error::Other(
+            "no identities".into()
+        )));
     }
 
     #[test]

@@ -1032,3 +1032,207 @@ async fn peer_that_stops_reading_mid_stdin_is_lost_by_keepalive_without_a_timeou
     assert!(fleet.commands_on(0).is_empty(), "stdin never completed");
     assert_eq!(ssh.open_connections(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_holed_host_times_out_connecting_directly_and_through_a_bastion() {
+    let (fleet, ssh) = start(Fleet::builder().hosts(2).fault(1, Fault::Blackhole)).await;
+    let cmd = RemoteCommand::new("x");
+    let (direct, tunneled) = (
+        fleet.host_spec(1),
+        fleet.host_spec(1).jump(fleet.host_spec(0)),
+    );
+    let start = Instant::now();
+    let (direct, tunneled) =
+        bounded(async { tokio::join!(ssh.run(&direct, &cmd), ssh.run(&tunneled, &cmd)) }).await;
+    // 2 attempts × 800 ms + backoff, both at once.
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    for err in [direct.unwrap_err(), tunneled.unwrap_err()] {
+        assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
+        assert!(
+            err.to_string().contains("connect timed out after 800ms"),
+            "{err}"
+        );
+    }
+    assert_eq!(fleet.connections(1), 0, "no SYN ever reached it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_attempt_through_a_bastion_closes_its_tunnel() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(3)
+            .respond(|r| Reply::ok(format!("{}\n", r.host)))
+            .fault(1, Fault::WrongHostKey),
+    )
+    .await;
+    let bastion = fleet.host_spec(0);
+    let err = bounded(ssh.run(
+        &fleet.host_spec(1).jump(bastion.clone()),
+        &RemoteCommand::new("x"),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostKeyChanged, "{err}");
+    // The attempt's session is gone; its tunnel through the bastion must not stay open.
+    wait_until("the bastion closes the tunnel", || fleet.tunnels(0) == 0).await;
+    // The bastion connection itself stays in use for other targets.
+    let out = bounded(ssh.run(&fleet.host_spec(2).jump(bastion), &RemoteCommand::new("x")))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text(), "host-002\n");
+    assert_eq!(fleet.tunnels(0), 1);
+    assert_eq!(fleet.connections(0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_stdin_arrives_whole_directly_and_through_a_bastion() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(2)
+            .respond(|r| Reply::ok(format!("{}\n", r.stdin.len()))),
+    )
+    .await;
+    // More than the SSH window and the socket buffers: the writes wait on both.
+    let cmd = RemoteCommand::new("cat").stdin(vec![b'x'; 8 * 1024 * 1024]);
+    let (direct, tunneled) = (
+        fleet.host_spec(0),
+        fleet.host_spec(1).jump(fleet.host_spec(0)),
+    );
+    let (direct, tunneled) =
+        bounded(async { tokio::join!(ssh.run(&direct, &cmd), ssh.run(&tunneled, &cmd)) }).await;
+    assert_eq!(direct.unwrap().stdout.text(), "8388608\n");
+    assert_eq!(tunneled.unwrap().stdout.text(), "8388608\n");
+}
+
+#[test]
+fn a_command_dropped_outside_its_runtime_is_still_stopped() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (fleet, ssh) = rt.block_on(start(Fleet::builder().script(echo_script())));
+    let (h, cmd) = (fleet.host_spec(0), RemoteCommand::new("sleep 30"));
+    let mut run = Box::pin(ssh.run(&h, &cmd));
+    rt.block_on(async {
+        tokio::select! {
+            r = &mut run => panic!("the command ended: {r:?}"),
+            () = wait_until("the command runs", || fleet.running(0) == 1) => {}
+        }
+    });
+    // No runtime is current on this thread now: the stop goes to the command's runtime.
+    drop(run);
+    rt.block_on(wait_until("the command is stopped", || {
+        fleet.running(0) == 0
+    }));
+    assert_eq!(fleet.stop_requests(0), vec![4000]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_ending_before_its_process_group_id_arrived_is_not_waited_for() {
+    let fleet = Fleet::builder()
+        .respond(|_| Reply::ok("late\n").delay(Duration::from_millis(600)))
+        .fault(0, Fault::NoProcessGroupMarker)
+        .start()
+        .await
+        .unwrap();
+    let mut o = fast(fleet.ssh_options());
+    // The marker is waited for up to min(channel timeout, 2 s) = 2 s.
+    o.timeouts.channel = Duration::from_secs(2);
+    let ssh = SshTransport::new(o).unwrap();
+    let cmd = RemoteCommand::new("work").timeout(Duration::from_millis(100));
+    let start = Instant::now();
+    let err = bounded(ssh.run(&fleet.host_spec(0), &cmd))
+        .await
+        .unwrap_err();
+    match command_stop(&err) {
+        Some(StopOutcome::Failed(why)) => {
+            assert!(why.contains("process group id never arrived"), "{why}");
+        }
+        other => panic!("{other:?}: {err}"),
+    }
+    // The command's output ended at about 0.6 s: no reason to wait out the 2 s.
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_refused_or_cut_short_is_reported() {
+    let (fleet, ssh) = start(
+        Fleet::builder()
+            .hosts(2)
+            .script(echo_script())
+            .fault(0, Fault::RefuseKill)
+            .fault(1, Fault::DropOnKill),
+    )
+    .await;
+    let stop_on = |i: usize| {
+        let (ssh, h) = (ssh.clone(), fleet.host_spec(i));
+        async move {
+            let cmd = RemoteCommand::new("sleep 30").timeout(Duration::from_millis(300));
+            let err = ssh.run(&h, &cmd).await.unwrap_err();
+            match command_stop(&err) {
+                Some(StopOutcome::Failed(why)) => why.clone(),
+                other => panic!("{other:?}: {err}"),
+            }
+        }
+    };
+    let (refused, cut) = bounded(async { tokio::join!(stop_on(0), stop_on(1)) }).await;
+    assert!(refused.starts_with("kill exec: "), "{refused}");
+    assert!(cut.starts_with("kill read: "), "{cut}");
+    // Each host got its kill request (group ids are handed out fleet-wide).
+    let mut all: Vec<u32> = (0..2).flat_map(|i| fleet.stop_requests(i)).collect();
+    all.sort_unstable();
+    assert_eq!(all, vec![4000, 4001]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkcs8_key_is_decrypted_by_libssh2_with_the_prompted_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_pkcs8");
+    let made = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "ecdsa", "-b", "256", "-m", "PKCS8", "-N", "p8-pw", "-C", "", "-f",
+        ])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ssh-keygen failed");
+    assert!(std::fs::read_to_string(&key)
+        .unwrap()
+        .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let fleet = Fleet::builder()
+        .hosts(2)
+        .script(echo_script())
+        .authorize(&public)
+        .start()
+        .await
+        .unwrap();
+    let prompts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut o = fast(fleet.ssh_options());
+    o.identity_files = vec![key.clone()];
+    o.passphrase_prompt = Some(std::sync::Arc::new({
+        let prompts = prompts.clone();
+        move |_: &std::path::Path| {
+            prompts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Some(Secret::from("p8-pw"))
+        }
+    }));
+    let ssh = SshTransport::new(o).unwrap();
+    for i in 0..2 {
+        let out = bounded(ssh.run(&fleet.host_spec(i), &RemoteCommand::new("uptime")))
+            .await
+            .unwrap();
+        assert_eq!(out.stdout.text(), "up 3 days\n");
+    }
+    // Asked once per run; libssh2 gets the passphrase again for each connection.
+    assert_eq!(prompts.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

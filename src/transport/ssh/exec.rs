@@ -136,6 +136,7 @@ pub(crate) async fn run(
         ch: None,
         seen: Seen::default(),
         to: *to,
+        rt: tokio::runtime::Handle::current(),
     };
     let ch = guard.ch.insert(ch);
     let seen = &mut guard.seen;
@@ -181,6 +182,9 @@ struct StopOnDrop {
     ch: Option<Channel>,
     seen: Seen,
     to: Timeouts,
+    /// The runtime the command runs on: the stop is spawned there even when the future is
+    /// dropped outside it (by the caller of `block_on`, say), and runs while it runs.
+    rt: tokio::runtime::Handle,
 }
 
 /// How far a command got, as its guard needs to know.
@@ -206,13 +210,9 @@ impl Drop for StopOnDrop {
         let Some(mut ch) = self.ch.take() else {
             return;
         };
-        // Outside a runtime (the runtime itself is shutting down) nothing can be sent.
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let (conn, to) = (self.conn.clone(), self.to);
         let Seen { mut marker, fed } = std::mem::take(&mut self.seen);
-        rt.spawn(async move {
+        self.rt.spawn(async move {
             let wait = to.channel.min(stop::MARKER_WAIT);
             let pgid = stop::await_marker(&mut ch, &mut marker, wait).await;
             let outcome = stop::stop(&conn, pgid, &to).await;

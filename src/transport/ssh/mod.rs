@@ -157,7 +157,14 @@ impl SshOptions {
     /// The user's usual setup: `~/.ssh/config`, `~/.ssh/known_hosts`, the agent if
     /// `SSH_AUTH_SOCK` is set, and the default identity files that exist.
     pub fn user_defaults() -> Self {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
+        Self::defaults_for(
+            std::env::var_os("HOME").map(PathBuf::from),
+            std::env::var_os("SSH_AUTH_SOCK").is_some(),
+        )
+    }
+
+    /// [`Self::user_defaults`] for this home directory and agent presence.
+    fn defaults_for(home: Option<PathBuf>, agent: bool) -> Self {
         let ssh = home.as_ref().map(|h| h.join(".ssh"));
         let default_ids = ssh
             .iter()
@@ -166,7 +173,7 @@ impl SshOptions {
             .collect();
         Self {
             identity_files: default_ids,
-            use_agent: std::env::var_os("SSH_AUTH_SOCK").is_some(),
+            use_agent: agent,
             known_hosts_files: ssh.iter().map(|d| d.join("known_hosts")).collect(),
             known_hosts_write: ssh.as_ref().map(|d| d.join("known_hosts")),
             ssh_config: ssh.as_ref().map(|d| d.join("config")),
@@ -547,16 +554,20 @@ mod tests {
     fn user_defaults_follow_home_and_the_agent_socket() {
         let o = SshOptions::user_defaults();
         assert_eq!(o.use_agent, std::env::var_os("SSH_AUTH_SOCK").is_some());
-        let ssh = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh"));
-        let in_ssh = |name: &str| ssh.as_ref().map(|d| d.join(name));
-        assert_eq!(o.known_hosts_files, Vec::from_iter(in_ssh("known_hosts")));
-        assert_eq!(o.known_hosts_write, in_ssh("known_hosts"));
-        assert_eq!(o.ssh_config, in_ssh("config"));
-        // Only default identity files that exist, and only under ~/.ssh.
-        for f in &o.identity_files {
-            assert!(f.exists(), "{}", f.display());
-            assert_eq!(f.parent(), ssh.as_deref(), "{}", f.display());
-        }
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        std::fs::write(ssh.join("id_ecdsa"), "").unwrap();
+        let o = SshOptions::defaults_for(Some(home.path().to_path_buf()), true);
+        assert!(o.use_agent);
+        // Only the default identity files that exist.
+        assert_eq!(o.identity_files, vec![ssh.join("id_ecdsa")]);
+        assert_eq!(o.known_hosts_files, vec![ssh.join("known_hosts")]);
+        assert_eq!(o.known_hosts_write, Some(ssh.join("known_hosts")));
+        assert_eq!(o.ssh_config, Some(ssh.join("config")));
+        let homeless = SshOptions::defaults_for(None, false);
+        assert!(!homeless.use_agent && homeless.identity_files.is_empty());
+        assert!(homeless.known_hosts_files.is_empty() && homeless.ssh_config.is_none());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use russh::keys::ssh_key::private::Ed25519Keypair;
-use russh::keys::ssh_key::{HashAlg, LineEnding, PrivateKey};
+use russh::keys::ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey};
 
 use crate::transport::ssh::SshOptions;
 use crate::transport::HostSpec;
@@ -172,6 +172,10 @@ pub enum Fault {
     None,
     /// Nothing listens: connections are refused (set at build time only).
     Refuse,
+    /// Connection attempts go unanswered, as to a black-holed address: the host's listen
+    /// queue is kept full, so the kernel drops every further SYN (set at build time only).
+    /// Through a jump host, the bastion's direct-tcpip open is never answered either.
+    Blackhole,
     /// The first `n` connections are accepted and closed at once (a flaky network).
     DropFirstConnections(u32),
     /// Accept TCP and never say anything (handshake hangs).
@@ -218,6 +222,10 @@ pub enum Fault {
     KillAnswer(String),
     /// Kill requests are received and never answered.
     SilentKill,
+    /// Kill requests are refused at `exec` (other commands run).
+    RefuseKill,
+    /// A kill request drops the connection after the first bytes of its answer.
+    DropOnKill,
     /// `env` requests are never answered.
     HangEnv,
     /// The connection is dropped while the client offers its key.
@@ -259,6 +267,7 @@ pub struct FleetBuilder {
     per_host: HashMap<usize, Responder>,
     faults: HashMap<usize, Fault>,
     user: String,
+    authorized: Vec<String>,
 }
 
 impl Default for FleetBuilder {
@@ -269,6 +278,7 @@ impl Default for FleetBuilder {
             per_host: HashMap::new(),
             faults: HashMap::new(),
             user: "sflow".into(),
+            authorized: Vec::new(),
         }
     }
 }
@@ -316,6 +326,14 @@ impl FleetBuilder {
         self
     }
 
+    /// Every host also accepts this client key (`ssh-ed25519 AAAA...`, as in a `.pub` file),
+    /// besides the fleet's own.
+    #[must_use]
+    pub fn authorize(mut self, public_key: &str) -> Self {
+        self.authorized.push(public_key.trim().to_string());
+        self
+    }
+
     /// Starts every host; returns once all listen.
     pub async fn start(self) -> std::io::Result<Fleet> {
         let dir = TempDir::new()?;
@@ -326,13 +344,17 @@ impl FleetBuilder {
             .map_err(std::io::Error::other)?;
         write_private(&client_key_path, pem.as_bytes())?;
         let shared = Arc::new(server::Shared {
-            client_key: client.public_key().clone(),
+            authorized: std::iter::once(Ok(client.public_key().clone()))
+                .chain(self.authorized.iter().map(|k| PublicKey::from_openssh(k)))
+                .collect::<Result<_, _>>()
+                .map_err(std::io::Error::other)?,
             log: Mutex::new(Vec::new()),
             next_pgid: std::sync::atomic::AtomicU32::new(4000),
         });
         let mut hosts = Vec::with_capacity(self.hosts);
         let mut states = Vec::with_capacity(self.hosts);
         let mut known = String::new();
+        let mut blackholes = Vec::new();
         for i in 0..self.hosts {
             let ip = std::net::Ipv4Addr::new(
                 127,
@@ -371,10 +393,14 @@ impl FleetBuilder {
                 running: Mutex::new(HashMap::new()),
                 stops: Mutex::new(Vec::new()),
                 markers: tokio::sync::watch::channel(false).0,
+                tunnels: std::sync::atomic::AtomicUsize::new(0),
             });
             if fault == Fault::Refuse {
                 // The port stays bound by nobody: connections are refused.
                 drop(listener);
+            } else if fault == Fault::Blackhole {
+                drop(listener);
+                blackholes.push(server::blackhole(addr).await?);
             } else {
                 tokio::spawn(server::accept_loop(listener, state.clone(), shared.clone()));
             }
@@ -402,6 +428,7 @@ impl FleetBuilder {
                 .to_openssh()
                 .map_err(std::io::Error::other)?,
             known_hosts_path,
+            _blackholes: blackholes,
             _dir: dir,
         })
     }
@@ -416,6 +443,8 @@ pub struct Fleet {
     client_key_path: PathBuf,
     client_public_key: String,
     known_hosts_path: PathBuf,
+    /// The full listen queues of [`Fault::Blackhole`] hosts.
+    _blackholes: Vec<server::Blackhole>,
     _dir: TempDir,
 }
 
@@ -500,6 +529,13 @@ impl Fleet {
     /// Commands host `i` is still running (answered neither yet nor stopped).
     pub fn running(&self, i: usize) -> usize {
         self.states[i].running.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    /// Direct-tcpip channels (tunnels to hosts behind it) host `i` holds open as a jump host.
+    pub fn tunnels(&self, i: usize) -> usize {
+        self.states[i]
+            .tunnels
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// TCP connections host `i` accepted so far.

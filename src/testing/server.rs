@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,7 +21,8 @@ use super::{Exit, Fault, Recorded, Reply, Request, Responder};
 use crate::transport::ssh::stop;
 
 pub(super) struct Shared {
-    pub client_key: PublicKey,
+    /// Client keys accepted: the fleet's own, then any the builder added.
+    pub authorized: Vec<PublicKey>,
     pub log: Mutex<Vec<Recorded>>,
     /// The next fake process group id handed to a wrapped command.
     pub next_pgid: std::sync::atomic::AtomicU32,
@@ -44,6 +45,27 @@ pub(super) struct HostState {
     pub stops: Mutex<Vec<u32>>,
     /// Set once the test releases held process group id lines ([`Fault::LateMarker`]).
     pub markers: watch::Sender<bool>,
+    /// Direct-tcpip channels open through this host.
+    pub tunnels: AtomicUsize,
+}
+
+/// A listener whose accept queue is full and stays so: a queued connection nobody accepts.
+pub(super) struct Blackhole {
+    _listener: TcpListener,
+    _queued: TcpStream,
+}
+
+/// Binds `addr` again with a listen queue of one connection and fills it, so that Linux drops
+/// every later SYN to it (the client's connect hangs, as towards a black-holed address).
+pub(super) async fn blackhole(addr: std::net::SocketAddr) -> std::io::Result<Blackhole> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(addr)?;
+    let listener = socket.listen(0)?;
+    let queued = TcpStream::connect(addr).await?;
+    Ok(Blackhole {
+        _listener: listener,
+        _queued: queued,
+    })
 }
 
 impl HostState {
@@ -221,9 +243,12 @@ impl russh::server::Handler for Handler {
         user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        if self.host.fault() == Fault::RejectAuth
-            || key.public_key.key_data() != self.shared.client_key.key_data()
-        {
+        let known = self
+            .shared
+            .authorized
+            .iter()
+            .any(|k| k.key_data() == key.public_key.key_data());
+        if self.host.fault() == Fault::RejectAuth || !known {
             return Ok(Auth::reject());
         }
         self.user = user.to_string();
@@ -272,14 +297,18 @@ impl russh::server::Handler for Handler {
         let Ok(port) = u16::try_from(port_to_connect) else {
             return Ok(());
         };
-        let Ok(mut upstream) = TcpStream::connect((host_to_connect, port)).await else {
-            // Dropping `reply` rejects the channel.
-            return Ok(());
-        };
-        reply.accept().await;
+        let (target, host) = (host_to_connect.to_string(), self.host.clone());
+        // The connect may hang (a black-holed target): never in the handler.
         tokio::spawn(async move {
+            let Ok(mut upstream) = TcpStream::connect((target.as_str(), port)).await else {
+                // Dropping `reply` rejects the channel.
+                return;
+            };
+            reply.accept().await;
+            host.tunnels.fetch_add(1, Ordering::SeqCst);
             let mut stream = channel.into_stream();
             let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
+            host.tunnels.fetch_sub(1, Ordering::SeqCst);
         });
         Ok(())
     }
@@ -287,10 +316,15 @@ impl russh::server::Handler for Handler {
     async fn exec_request(
         &mut self,
         channel: ChannelId,
-        _data: &[u8],
+        data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.host.fault() == Fault::RejectExec {
+        let refused = match self.host.fault() {
+            Fault::RejectExec => true,
+            Fault::RefuseKill => stop::parse_kill(&String::from_utf8_lossy(data)).is_some(),
+            _ => false,
+        };
+        if refused {
             return session.channel_failure(channel);
         }
         session.channel_success(channel)
@@ -481,6 +515,13 @@ impl Exec {
             Fault::SilentKill => {
                 // Held open, unanswered, until the client gives up on it.
                 while !matches!(channel.wait().await, Some(ChannelMsg::Close) | None) {}
+                return;
+            }
+            Fault::DropOnKill => {
+                let _ = channel.data_bytes(b"termin".to_vec()).await;
+                // Let the first bytes leave before the abrupt drop.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.control.kill();
                 return;
             }
             _ => {}

@@ -2,30 +2,12 @@
 //! (decrypted once per run). Input a handshaken session and a target; output success or
 //! `AuthRejected` naming what was tried. Passwords are never used for login.
 
-use async_ssh2_lite::{ssh2, AsyncSession};
+use async_ssh2_lite::AsyncSession;
 
+use super::connect::is_connection_failure;
 use super::stream::SshSocket;
 use super::{SshTransport, Target};
 use crate::transport::TransportError;
-
-/// libssh2 errors that mean the connection broke, not that a credential was refused.
-fn is_connection_failure(e: &async_ssh2_lite::Error) -> bool {
-    match e {
-        async_ssh2_lite::Error::Io(_) => true,
-        async_ssh2_lite::Error::Ssh2(e) => match e.code() {
-            // SOCKET_SEND, TIMEOUT, SOCKET_DISCONNECT, SOCKET_TIMEOUT, SOCKET_RECV
-            ssh2::ErrorCode::Session(-7 | -9 | -13 | -30 | -43) => true,
-            // PUBLICKEY_UNVERIFIED is also what libssh2 returns when no answer to a key offer
-            // could be read at all (the socket failed under it); only this message says so.
-            ssh2::ErrorCode::Session(-19) => e.message() == NO_USERAUTH_RESPONSE,
-            _ => false,
-        },
-        async_ssh2_lite::Error::Other(_) => false,
-    }
-}
-
-/// libssh2's message when reading the answer to an authentication request failed.
-const NO_USERAUTH_RESPONSE: &str = "Waiting for USERAUTH response";
 
 pub(crate) async fn authenticate(
     t: &SshTransport,
@@ -41,12 +23,14 @@ pub(crate) async fn authenticate(
     };
 
     if inner.opts.use_agent && std::env::var_os("SSH_AUTH_SOCK").is_some() {
-        match session.userauth_agent_with_try_next(user).await {
-            Ok(()) if session.authenticated() => return Ok(()),
-            Ok(()) => tried.push("agent".into()),
-            Err(e) if is_connection_failure(&e) => return Err(broken(&e)),
-            Err(_) => tried.push("agent".into()),
+        // async-ssh2-lite tries each agent identity, keeps going past the host's errors, and
+        // succeeds only once authenticated. What fails here is the agent's own doing (no
+        // socket, no identities, a broken agent, no key accepted), never a host connection
+        // failure: a dead connection shows at the identity files below.
+        if session.userauth_agent_with_try_next(user).await.is_ok() && session.authenticated() {
+            return Ok(());
         }
+        tried.push("agent".into());
     }
 
     let mut files = inner.opts.identity_files.clone();

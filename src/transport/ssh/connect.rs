@@ -69,6 +69,18 @@ impl Conn {
         self.dead.subscribe()
     }
 
+    /// Why the connection was declared dead, if it was.
+    pub(crate) fn cause(&self) -> Option<String> {
+        self.dead.borrow().clone()
+    }
+
+    /// Waits until the connection is declared dead; returns the cause.
+    pub(crate) async fn died(&self) -> String {
+        // The sender lives in `self`, so the wait only ends with a cause set.
+        let _ = self.dead.subscribe().wait_for(Option::is_some).await;
+        self.cause().unwrap_or_default()
+    }
+
     pub(crate) async fn shutdown(&self, limit: Duration) {
         if self.is_alive() {
             let _ = tokio::time::timeout(
@@ -98,6 +110,25 @@ impl Drop for Conn {
         self.abort_tasks();
     }
 }
+
+/// libssh2 errors that mean the connection broke, not that a credential was refused.
+pub(crate) fn is_connection_failure(e: &async_ssh2_lite::Error) -> bool {
+    match e {
+        async_ssh2_lite::Error::Io(_) => true,
+        async_ssh2_lite::Error::Ssh2(e) => match e.code() {
+            // SOCKET_SEND, TIMEOUT, SOCKET_DISCONNECT, SOCKET_TIMEOUT, SOCKET_RECV
+            ssh2::ErrorCode::Session(-7 | -9 | -13 | -30 | -43) => true,
+            // PUBLICKEY_UNVERIFIED is also what libssh2 returns when no answer to a key offer
+            // could be read at all (the socket failed under it); only this message says so.
+            ssh2::ErrorCode::Session(-19) => e.message() == NO_USERAUTH_RESPONSE,
+            _ => false,
+        },
+        async_ssh2_lite::Error::Other(_) => false,
+    }
+}
+
+/// libssh2's message when reading the answer to an authentication request failed.
+const NO_USERAUTH_RESPONSE: &str = "Waiting for USERAUTH response";
 
 fn lost(target: &Target, e: impl std::fmt::Display) -> TransportError {
     TransportError::ConnectionLost {
@@ -140,22 +171,10 @@ pub(crate) async fn connect(
         }
     };
 
-    let mut config = SessionConfiguration::new();
-    // libssh2 only sends a keepalive when `keepalive_send` is called and at least `interval`
-    // whole seconds passed; 1 s lets our task decide the real interval.
-    config.set_keepalive(true, 1);
     let probe = socket.probe();
-    let mut session = AsyncSession::new(socket, config).map_err(|e| lost(target, e))?;
-    session
-        .method_pref(MethodType::Kex, KEX_PREF)
-        .await
-        .map_err(|e| lost(target, e))?;
     let names = lookup_names(target);
     let hostkey_pref = hostkey_pref(&inner.known.known_types(&names));
-    session
-        .method_pref(MethodType::HostKey, &hostkey_pref)
-        .await
-        .map_err(|e| lost(target, e))?;
+    let mut session = new_session(socket, target, KEX_PREF, &hostkey_pref).await?;
     match tokio::time::timeout(to.handshake, session.handshake()).await {
         Err(_) => return Err(timed_out(target, Phase::Handshake, to.handshake)),
         Ok(Err(e)) => return Err(lost(target, format!("handshake failed: {e}"))),
@@ -211,6 +230,28 @@ pub(crate) async fn connect(
             reused: false,
         },
     ))
+}
+
+/// A libssh2 session on `socket` preferring these key exchanges and host key algorithms.
+async fn new_session(
+    socket: SshSocket,
+    target: &Target,
+    kex: &str,
+    hostkey: &str,
+) -> Result<AsyncSession<SshSocket>, TransportError> {
+    let setup = async {
+        let mut config = SessionConfiguration::new();
+        // libssh2 only sends a keepalive when `keepalive_send` is called and at least
+        // `interval` whole seconds passed; 1 s lets our task decide the real interval.
+        config.set_keepalive(true, 1);
+        let session = AsyncSession::new(socket, config)?;
+        session.method_pref(MethodType::Kex, kex).await?;
+        session.method_pref(MethodType::HostKey, hostkey).await?;
+        Ok(session)
+    };
+    setup
+        .await
+        .map_err(|e: async_ssh2_lite::Error| lost(target, format!("session setup: {e}")))
 }
 
 /// The names a host's key may be recorded under: the address (`[addr]:port` off port 22)
@@ -273,8 +314,9 @@ async fn tcp(target: &Target, limit: Duration) -> Result<SshSocket, TransportErr
         Ok(Ok(s)) => s,
     };
     // Without TCP_NODELAY the key exchange's small packets wait on Nagle + delayed ACK:
-    // measured 106 ms instead of 17 ms per handshake.
-    stream.set_nodelay(true).map_err(|e| lost(target, e))?;
+    // measured 106 ms instead of 17 ms per handshake. A socket refusing the option would
+    // still work, only slower, so that is no reason to fail the host.
+    let _ = stream.set_nodelay(true);
     Ok(SshSocket::Tcp(stream))
 }
 
@@ -351,19 +393,22 @@ fn missed(age: Duration, since_send: Duration) -> bool {
 
 /// The keepalive task: every `interval`, if nothing arrived since the previous keepalive was
 /// sent, count a miss; after `max_misses` in a row the peer is declared dead and in-flight
-/// commands fail with `ConnectionLost`. A failing send is fatal at once.
+/// commands fail with `ConnectionLost`. A failing send is fatal at once. The task ends as
+/// soon as the connection is declared dead (by it or by a command) or dropped.
 fn spawn_keepalive(conn: &Arc<Conn>, policy: super::KeepalivePolicy) -> AbortHandle {
     let weak = Arc::downgrade(conn);
+    let mut dead = conn.dead();
     let interval = policy.interval.max(Duration::from_secs(1));
     tokio::spawn(async move {
         let mut misses = 0u32;
         let mut sent: Option<Instant> = None;
         loop {
-            tokio::time::sleep(interval).await;
-            let Some(conn) = weak.upgrade() else { return };
-            if !conn.is_alive() {
-                return;
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                // Declared dead, or dropped (the sender goes with it): nothing to keep alive.
+                _ = dead.wait_for(Option::is_some) => return,
             }
+            let Some(conn) = weak.upgrade() else { return };
             if let Some(at) = sent {
                 match conn.probe.inbound_age() {
                     Some(age) if missed(age, at.elapsed()) => misses += 1,
@@ -377,15 +422,14 @@ fn spawn_keepalive(conn: &Arc<Conn>, policy: super::KeepalivePolicy) -> AbortHan
                     return;
                 }
             }
+            // Never waits: libssh2 drops a keepalive it cannot send at once (a socket the peer
+            // stopped reading), and the silence counts as a miss at the next tick.
             let at = Instant::now();
-            match tokio::time::timeout(interval, conn.session.keepalive_send()).await {
-                Ok(Ok(_)) => sent = Some(at),
-                Ok(Err(e)) => {
-                    conn.mark_dead(format!("keepalive failed: {e}"));
-                    return;
-                }
-                Err(_) => misses += 1,
+            if let Err(e) = conn.session.keepalive_send().await {
+                conn.mark_dead(format!("keepalive failed: {e}"));
+                return;
             }
+            sent = Some(at);
         }
     })
     .abort_handle()
@@ -403,6 +447,54 @@ mod tests {
         assert!(!missed(Duration::from_millis(1004), sent));
         // Nothing since well before the send.
         assert!(missed(Duration::from_millis(2000), sent));
+    }
+
+    #[test]
+    fn connection_failures_are_told_from_refusals() {
+        use async_ssh2_lite::Error;
+        use ssh2::ErrorCode::Session;
+        let ssh = |code, msg| Error::Ssh2(ssh2::Error::new(Session(code), msg));
+        let io = Error::Io(std::io::ErrorKind::ConnectionReset.into());
+        assert!(is_connection_failure(&io));
+        for code in [-7, -9, -13, -30, -43] {
+            assert!(is_connection_failure(&ssh(code, "socket")), "{code}");
+        }
+        assert!(is_connection_failure(&ssh(-19, NO_USERAUTH_RESPONSE)));
+        // A key the server refused, a refused channel, the library's own complaints.
+        assert!(!is_connection_failure(&ssh(
+            -19,
+            "Username/PublicKey combination invalid"
+        )));
+        assert!(!is_connection_failure(&ssh(-21, "Channel open failure")));
+        assert!(!is_connection_failure(&Error::Other(
+            "no identities".into()
+        )));
+    }
+
+    #[tokio::test]
+    async fn algorithms_libssh2_lacks_fail_the_session_setup() {
+        let target = Target {
+            name: "web1".into(),
+            address: "10.0.0.1".into(),
+            port: 22,
+            user: "ops".into(),
+            identity_files: Vec::new(),
+        };
+        let clock = Arc::new(InboundClock::new());
+        let socket = || SshSocket::Tunnel(UnixStream::pair().unwrap().0, clock.clone());
+        let ours = hostkey_pref(&[]);
+        assert!(new_session(socket(), &target, KEX_PREF, &ours)
+            .await
+            .is_ok());
+        for (kex, hostkey) in [("no-such-kex", ours.as_str()), (KEX_PREF, "no-such-key")] {
+            let e = new_session(socket(), &target, kex, hostkey)
+                .await
+                .err()
+                .expect("an algorithm libssh2 lacks is refused");
+            assert_eq!(e.kind(), crate::transport::ErrorKind::ConnectionLost, "{e}");
+            assert!(e.to_string().starts_with("web1: "), "{e}");
+            assert!(e.to_string().contains("session setup: "), "{e}");
+        }
     }
 
     #[test]

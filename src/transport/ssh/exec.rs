@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_ssh2_lite::AsyncChannel;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::connect::Conn;
+use super::connect::{is_connection_failure, Conn};
 use super::stop::{self, MarkerFilter};
 use super::stream::{SshSocket, FALLBACK_MAX};
 use super::Timeouts;
@@ -36,35 +36,32 @@ async fn step<T>(
             after: limit,
             stopped: None,
         }),
-        Ok(Err(e)) => Err(failure(conn, host, name, &e.to_string())),
+        Ok(Err(e)) => Err(failure(conn, host, name, &e)),
         Ok(Ok(v)) => Ok(v),
     }
 }
 
-fn failure(conn: &Conn, host: &str, step: &'static str, cause: &str) -> TransportError {
-    let dead = conn.dead().borrow().clone();
-    if let Some(why) = dead {
-        return TransportError::ConnectionLost {
-            host: host.to_string(),
-            cause: why,
-        };
+fn failure(
+    conn: &Conn,
+    host: &str,
+    step: &'static str,
+    e: &async_ssh2_lite::Error,
+) -> TransportError {
+    if is_connection_failure(e) {
+        conn.mark_dead(format!("{step}: {e}"));
     }
-    // libssh2 reports a vanished peer as a socket error or a disconnect.
-    let lower = cause.to_ascii_lowercase();
-    if ["socket", "disconnect", "broken pipe", "reset", "eof"]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
-        conn.mark_dead(cause);
-        return TransportError::ConnectionLost {
+    // Dead now, or declared dead before by another user of the connection (the keepalive
+    // task, a read): the step failed because the connection did.
+    match conn.cause() {
+        Some(cause) => TransportError::ConnectionLost {
             host: host.to_string(),
-            cause: format!("{step}: {cause}"),
-        };
-    }
-    TransportError::Protocol {
-        host: host.to_string(),
-        step,
-        cause: cause.to_string(),
+            cause,
+        },
+        None => TransportError::Protocol {
+            host: host.to_string(),
+            step,
+            cause: e.to_string(),
+        },
     }
 }
 
@@ -73,10 +70,9 @@ fn failure(conn: &Conn, host: &str, step: &'static str, cause: &str) -> Transpor
 fn read_failed(conn: &Conn, host: &str, e: &std::io::Error) -> TransportError {
     let cause = format!("read: {e}");
     conn.mark_dead(cause.clone());
-    let why = conn.dead().borrow().clone().unwrap_or(cause);
     TransportError::ConnectionLost {
         host: host.to_string(),
-        cause: why,
+        cause: conn.cause().unwrap_or(cause),
     }
 }
 
@@ -140,6 +136,7 @@ pub(crate) async fn run(
         ch: None,
         seen: Seen::default(),
         to: *to,
+        rt: tokio::runtime::Handle::current(),
     };
     let ch = guard.ch.insert(ch);
     let seen = &mut guard.seen;
@@ -185,6 +182,9 @@ struct StopOnDrop {
     ch: Option<Channel>,
     seen: Seen,
     to: Timeouts,
+    /// The runtime the command runs on: the stop is spawned there even when the future is
+    /// dropped outside it (by the caller of `block_on`, say), and runs while it runs.
+    rt: tokio::runtime::Handle,
 }
 
 /// How far a command got, as its guard needs to know.
@@ -210,13 +210,9 @@ impl Drop for StopOnDrop {
         let Some(mut ch) = self.ch.take() else {
             return;
         };
-        // Outside a runtime (the runtime itself is shutting down) nothing can be sent.
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let (conn, to) = (self.conn.clone(), self.to);
         let Seen { mut marker, fed } = std::mem::take(&mut self.seen);
-        rt.spawn(async move {
+        self.rt.spawn(async move {
             let wait = to.channel.min(stop::MARKER_WAIT);
             let pgid = stop::await_marker(&mut ch, &mut marker, wait).await;
             let outcome = stop::stop(&conn, pgid, &to).await;
@@ -240,7 +236,6 @@ async fn io(
     let mut out_r = ch.stream(0);
     let mut err_r = ch.stderr();
     let mut in_w = ch.stream(0);
-    let mut dead = conn.dead();
     let feed = async {
         // A command that exits without reading its stdin is not an error.
         if !input.is_empty() {
@@ -256,42 +251,50 @@ async fn io(
         let (mut out_done, mut err_done) = (false, false);
         let mut fallback = Duration::from_millis(1);
         while !(out_done && err_done) {
-            tokio::select! {
-                r = out_r.read(&mut ob), if !out_done => match r {
-                    Ok(0) => out_done = true,
-                    Ok(n) => { out.push(&ob[..n], cap); fallback = Duration::from_millis(1); }
-                    Err(e) => return Err(read_failed(conn, host, &e)),
-                },
-                r = err_r.read(&mut eb), if !err_done => match r {
-                    Ok(0) => { marker.finish(&mut err, cap); err_done = true; }
-                    Ok(n) => {
-                        marker.feed(&eb[..n], &mut err, cap);
-                        fallback = Duration::from_millis(1);
-                    }
-                    Err(e) => return Err(read_failed(conn, host, &e)),
-                },
+            let (is_out, got) = tokio::select! {
+                r = out_r.read(&mut ob), if !out_done => (true, r),
+                r = err_r.read(&mut eb), if !err_done => (false, r),
                 // Another task on this session may have buffered our data without a socket
                 // event reaching us: re-poll on a short, growing timer.
-                () = tokio::time::sleep(fallback) => fallback = (fallback * 2).min(FALLBACK_MAX),
-                _ = dead.changed() => {
-                    let why = dead.borrow().clone().unwrap_or_else(|| "closed".into());
-                    return Err(TransportError::ConnectionLost { host: host.to_string(), cause: why });
+                () = tokio::time::sleep(fallback) => {
+                    fallback = (fallback * 2).min(FALLBACK_MAX);
+                    continue;
                 }
+                cause = conn.died() => {
+                    return Err(TransportError::ConnectionLost { host: host.to_string(), cause });
+                }
+            };
+            // Both streams are the same channel: whichever read meets a failure reports it.
+            let n = got.map_err(|e| read_failed(conn, host, &e))?;
+            fallback = Duration::from_millis(1);
+            match (is_out, n) {
+                (true, 0) => out_done = true,
+                (true, n) => out.push(&ob[..n], cap),
+                (false, 0) => {
+                    marker.finish(&mut err, cap);
+                    err_done = true;
+                }
+                (false, n) => marker.feed(&eb[..n], &mut err, cap),
             }
         }
         Ok((out, err))
     };
-    let ((), outputs) = tokio::join!(feed, read);
-    let (out, err) = outputs?;
-    step(conn, host, "close", close_limit, ch.wait_close()).await?;
-    let exit = match ch.exit_signal().await {
-        Ok(sig) if sig.exit_signal.is_some() => {
-            ExitStatus::Signal(sig.exit_signal.unwrap_or_default())
-        }
-        _ => ExitStatus::Code(
-            ch.exit_status()
-                .map_err(|e| failure(conn, host, "exit status", &e.to_string()))?,
-        ),
+    // A failed read ends the feed too: a peer that stopped reading would hold it forever.
+    let ((), (out, err)) = tokio::try_join!(
+        async {
+            feed.await;
+            Ok(())
+        },
+        read
+    )?;
+    // The exit status and signal arrive before the server's close.
+    let exit = async {
+        ch.wait_close().await?;
+        Ok(match ch.exit_signal().await?.exit_signal {
+            Some(sig) => ExitStatus::Signal(sig),
+            None => ExitStatus::Code(ch.exit_status()?),
+        })
     };
+    let exit = step(conn, host, "close", close_limit, exit).await?;
     Ok((exit, out, err))
 }

@@ -67,59 +67,44 @@ fn load(path: &Path, prompt: Option<&PassphrasePrompt>) -> Result<LoadedKey, Tra
         path: path.to_path_buf(),
         message,
     };
+    let bad = |e: ssh_key::Error| err(format!("bad key: {e}"));
+    let loaded = |pem: Secret, passphrase: Option<Secret>| LoadedKey {
+        path: path.to_path_buf(),
+        pem,
+        passphrase,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read key: {e}")))?;
-    if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
-        let key = PrivateKey::from_openssh(&text).map_err(|e| err(format!("bad key: {e}")))?;
-        if !key.is_encrypted() {
-            return Ok(LoadedKey {
-                path: path.to_path_buf(),
-                pem: Secret::from(text),
-                passphrase: None,
-            });
-        }
-        let pass = prompt
-            .and_then(|p| p(path))
-            .ok_or_else(|| err("key is encrypted and no passphrase was given".into()))?;
-        let plain = key
-            .decrypt(pass.expose())
-            .map_err(|_| err("wrong passphrase".into()))?;
-        let pem = plain
-            .to_openssh(LineEnding::LF)
-            .map_err(|e| err(format!("cannot re-encode key: {e}")))?;
-        return Ok(LoadedKey {
-            path: path.to_path_buf(),
-            pem: Secret::from(pem.as_str()),
-            passphrase: None,
-        });
-    }
-    if !text.contains("ENCRYPTED") {
-        return Ok(LoadedKey {
-            path: path.to_path_buf(),
-            pem: Secret::from(text),
-            passphrase: None,
-        });
+    let openssh = if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
+        Some(PrivateKey::from_openssh(&text).map_err(bad)?)
+    } else {
+        None
+    };
+    let encrypted = openssh
+        .as_ref()
+        .map_or_else(|| text.contains("ENCRYPTED"), PrivateKey::is_encrypted);
+    if !encrypted {
+        return Ok(loaded(Secret::from(text), None));
     }
     let pass = prompt
         .and_then(|p| p(path))
         .ok_or_else(|| err("key is encrypted and no passphrase was given".into()))?;
+    if let Some(key) = openssh {
+        let plain = key
+            .decrypt(pass.expose())
+            .map_err(|_| err("wrong passphrase".into()))?;
+        let pem = plain.to_openssh(LineEnding::LF).map_err(bad)?;
+        return Ok(loaded(Secret::from(pem.as_str()), None));
+    }
     match pem::decrypt_legacy(&text, pass.expose()) {
         // Legacy encrypted PEM: decrypted once, libssh2 reads the plain PEM from memory.
-        Ok(plain) => Ok(LoadedKey {
-            path: path.to_path_buf(),
-            pem: plain,
-            passphrase: None,
-        }),
+        Ok(plain) => Ok(loaded(plain, None)),
         Err(PemError::WrongPassphrase) => Err(err("wrong passphrase".into())),
         Err(PemError::Malformed(why)) => Err(err(format!("bad key: {why}"))),
         // PKCS#8 (`BEGIN ENCRYPTED PRIVATE KEY`) or an unusual cipher: libssh2 decrypts it,
         // with the passphrase, on every connection.
         Err(PemError::Unsupported(why)) => {
             tracing::debug!(key = %path.display(), %why, "libssh2 decrypts this key per connection");
-            Ok(LoadedKey {
-                path: path.to_path_buf(),
-                pem: Secret::from(text),
-                passphrase: Some(pass),
-            })
+            Ok(loaded(Secret::from(text), Some(pass)))
         }
     }
 }
@@ -169,11 +154,8 @@ mod tests {
             .arg(path)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -278,5 +260,51 @@ aCsBLw+lM669nB4p1ye+bT8P3EKNwglRatyr7970+c5yAQVrifX5+WGnxvk9PHI=
         let damaged = write("damaged", &AES256.replace("1i72", "1i7!"));
         let e = cache.get(&damaged).await.unwrap_err().to_string();
         assert!(e.contains("bad key: base64"), "{e}");
+        // An encrypted legacy key with nobody to ask for its passphrase.
+        let unasked = KeyCache::new(Some(Arc::new(|_: &Path| None)));
+        let e = unasked
+            .get(&write("aes", AES256))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no passphrase was given"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn plain_and_damaged_openssh_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id");
+        let ok = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"])
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ssh-keygen failed");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // No prompt needed: it is not encrypted.
+        let cache = KeyCache::new(None);
+        let plain = cache.get(&path).await.unwrap();
+        assert_eq!(plain.pem.expose_str(), text);
+        assert!(plain.passphrase.is_none());
+        let damaged = dir.path().join("damaged");
+        let body = text.lines().nth(2).unwrap();
+        std::fs::write(&damaged, text.replace(body, &"A".repeat(body.len()))).unwrap();
+        let e = cache.get(&damaged).await.unwrap_err();
+        assert_eq!(e.kind(), crate::transport::ErrorKind::Config, "{e}");
+        assert!(e.to_string().contains("bad key:"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_passphrase_prompt_is_a_config_error_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = encrypted_key(dir.path());
+        // The CLI's prompt panics when, say, the terminal is gone.
+        let cache = KeyCache::new(Some(Arc::new(|_: &Path| -> Option<Secret> {
+            panic!("no terminal")
+        })));
+        let e = cache.get(&path).await.unwrap_err();
+        assert_eq!(e.kind(), crate::transport::ErrorKind::Config, "{e}");
+        assert!(e.to_string().contains("key loading failed"), "{e}");
     }
 }

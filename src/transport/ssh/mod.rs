@@ -13,7 +13,7 @@ mod stream;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -157,7 +157,14 @@ impl SshOptions {
     /// The user's usual setup: `~/.ssh/config`, `~/.ssh/known_hosts`, the agent if
     /// `SSH_AUTH_SOCK` is set, and the default identity files that exist.
     pub fn user_defaults() -> Self {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
+        Self::defaults_for(
+            std::env::var_os("HOME").map(PathBuf::from),
+            std::env::var_os("SSH_AUTH_SOCK").is_some(),
+        )
+    }
+
+    /// [`Self::user_defaults`] for this home directory and agent presence.
+    fn defaults_for(home: Option<PathBuf>, agent: bool) -> Self {
         let ssh = home.as_ref().map(|h| h.join(".ssh"));
         let default_ids = ssh
             .iter()
@@ -166,7 +173,7 @@ impl SshOptions {
             .collect();
         Self {
             identity_files: default_ids,
-            use_agent: std::env::var_os("SSH_AUTH_SOCK").is_some(),
+            use_agent: agent,
             known_hosts_files: ssh.iter().map(|d| d.join("known_hosts")).collect(),
             known_hosts_write: ssh.as_ref().map(|d| d.join("known_hosts")),
             ssh_config: ssh.as_ref().map(|d| d.join("config")),
@@ -260,7 +267,11 @@ impl SshTransport {
 
     /// Number of live pooled connections (bastions included).
     pub fn open_connections(&self) -> usize {
-        let pool = self.inner.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = self
+            .inner
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         pool.values()
             .filter(|s| {
                 s.try_lock()
@@ -271,11 +282,16 @@ impl SshTransport {
     }
 
     fn resolve(&self, spec: &HostSpec) -> (Target, Vec<Target>) {
+        self.resolve_as(spec, std::env::var("USER").ok())
+    }
+
+    /// [`Self::resolve`] with the local user given (`$USER`, if set).
+    fn resolve_as(&self, spec: &HostSpec, local_user: Option<String>) -> (Target, Vec<Target>) {
         let given = Given {
             address: spec.address.clone(),
             user: spec.user.clone(),
             fallback_user: self.inner.opts.default_user.clone(),
-            local_user: std::env::var("USER").ok(),
+            local_user,
         };
         let cfg = self.inner.config.host_for(&spec.name, &given);
         let user = spec
@@ -283,7 +299,7 @@ impl SshTransport {
             .clone()
             .or(cfg.user)
             .or_else(|| self.inner.opts.default_user.clone())
-            .or_else(|| std::env::var("USER").ok())
+            .or_else(|| given.local_user.clone())
             .unwrap_or_else(|| "root".into());
         let target = Target {
             name: spec.name.clone(),
@@ -309,7 +325,7 @@ impl SshTransport {
                     jump: Vec::new(),
                     ..h.clone()
                 };
-                self.resolve(&bare).0
+                self.resolve_as(&bare, given.local_user.clone()).0
             })
             .collect();
         (target, chain)
@@ -326,7 +342,11 @@ impl SshTransport {
             }
             key.push_str(&target.key());
             let slot = {
-                let mut pool = self.inner.pool.lock().unwrap_or_else(|e| e.into_inner());
+                let mut pool = self
+                    .inner
+                    .pool
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 pool.entry(key).or_default().clone()
             };
             // Held across the connect: concurrent users of one host wait for one connection.
@@ -350,31 +370,29 @@ impl SshTransport {
     ) -> Result<(Arc<Conn>, Timings), TransportError> {
         let policy = self.inner.opts.retry;
         let attempts = policy.attempts.max(1);
-        let mut last = None;
-        for n in 1..=attempts {
-            match connect::connect(self, target, chain).await {
+        let mut n = 1;
+        loop {
+            let e = match connect::connect(self, target, chain).await {
                 Ok(c) => return Ok(c),
-                Err(e) if e.is_transient() => {
-                    tracing::debug!(host = %target.name, attempt = n, error = %e, "connect failed");
-                    last = Some(e);
-                    if n < attempts {
-                        let seed = self.inner.seed ^ u64::from(n) ^ hash(&target.key());
-                        tokio::time::sleep(policy.backoff(n, seed)).await;
-                    }
-                }
-                Err(e) => return Err(e),
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => e,
+            };
+            tracing::debug!(host = %target.name, attempt = n, error = %e, "connect failed");
+            if n == attempts {
+                let cause = match e {
+                    TransportError::Unreachable { cause, .. } => cause,
+                    e => strip_host(&e.to_string(), &target.name),
+                };
+                return Err(TransportError::Unreachable {
+                    host: target.name.clone(),
+                    attempts,
+                    cause,
+                });
             }
+            let seed = self.inner.seed ^ u64::from(n) ^ hash(&target.key());
+            tokio::time::sleep(policy.backoff(n, seed)).await;
+            n += 1;
         }
-        let cause = match last {
-            Some(TransportError::Unreachable { cause, .. }) => cause,
-            Some(e) => strip_host(&e.to_string(), &target.name),
-            None => "no attempt made".into(),
-        };
-        Err(TransportError::Unreachable {
-            host: target.name.clone(),
-            attempts,
-            cause,
-        })
     }
 
     pub(crate) fn inner(&self) -> &Inner {
@@ -451,7 +469,11 @@ impl Transport for SshTransport {
 
     async fn close(&self) {
         let slots: Vec<Slot> = {
-            let mut pool = self.inner.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pool = self
+                .inner
+                .pool
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             pool.drain().map(|(_, s)| s).collect()
         };
         // Targets first, bastions last: a bastion's tunnels die with it.
@@ -532,19 +554,47 @@ mod tests {
     fn user_defaults_follow_home_and_the_agent_socket() {
         let o = SshOptions::user_defaults();
         assert_eq!(o.use_agent, std::env::var_os("SSH_AUTH_SOCK").is_some());
-        match std::env::var_os("HOME").map(PathBuf::from) {
-            Some(home) => {
-                let ssh = home.join(".ssh");
-                assert_eq!(o.known_hosts_files, vec![ssh.join("known_hosts")]);
-                assert_eq!(o.known_hosts_write, Some(ssh.join("known_hosts")));
-                assert_eq!(o.ssh_config, Some(ssh.join("config")));
-                assert!(o
-                    .identity_files
-                    .iter()
-                    .all(|f| f.starts_with(&ssh) && f.exists()));
-            }
-            None => assert!(o.known_hosts_files.is_empty() && o.identity_files.is_empty()),
-        }
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        std::fs::write(ssh.join("id_ecdsa"), "").unwrap();
+        let o = SshOptions::defaults_for(Some(home.path().to_path_buf()), true);
+        assert!(o.use_agent);
+        // Only the default identity files that exist.
+        assert_eq!(o.identity_files, vec![ssh.join("id_ecdsa")]);
+        assert_eq!(o.known_hosts_files, vec![ssh.join("known_hosts")]);
+        assert_eq!(o.known_hosts_write, Some(ssh.join("known_hosts")));
+        assert_eq!(o.ssh_config, Some(ssh.join("config")));
+        let homeless = SshOptions::defaults_for(None, false);
+        assert!(!homeless.use_agent && homeless.identity_files.is_empty());
+        assert!(homeless.known_hosts_files.is_empty() && homeless.ssh_config.is_none());
+    }
+
+    #[test]
+    fn the_remote_user_falls_back_to_the_local_user_then_root() {
+        let t = SshTransport::new(SshOptions::default()).unwrap();
+        let spec = HostSpec::new("web1");
+        assert_eq!(t.resolve_as(&spec, Some("alice".into())).0.user, "alice");
+        assert_eq!(t.resolve_as(&spec, None).0.user, "root");
+        // A hop gets the same local user as the target.
+        let (_, chain) = t.resolve_as(&spec.jump(HostSpec::new("bastion")), None);
+        assert_eq!(chain[0].user, "root");
+    }
+
+    #[test]
+    fn an_unreadable_known_hosts_file_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: it exists but cannot be read as one.
+        let err = SshTransport::new(SshOptions {
+            known_hosts_files: vec![dir.path().to_path_buf()],
+            ..SshOptions::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(
+            err.to_string().contains(&dir.path().display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! salt); the ciphers are AES-128/192/256-CBC and DES-EDE3-CBC. PKCS#8 encrypted keys
 //! (`BEGIN ENCRYPTED PRIVATE KEY`) are not handled here.
 
-use aes::cipher::{block_padding::Pkcs7, BlockModeDecrypt, KeyIvInit};
+use aes::cipher::{block_padding::Pkcs7, BlockCipherDecrypt, BlockModeDecrypt, KeyIvInit};
 use base64ct::{Base64, Encoding as _};
 
 use crate::transport::Secret;
@@ -63,43 +63,21 @@ pub(crate) fn decrypt_legacy(text: &str, passphrase: &[u8]) -> Result<Secret, Pe
         .map_err(|_| PemError::Malformed(format!("DEK-Info iv {iv_hex:?}")))?;
     let mut data =
         Base64::decode_vec(&body).map_err(|e| PemError::Malformed(format!("base64: {e}")))?;
-    let (key_len, iv_len) = match cipher {
-        "AES-128-CBC" => (16, 16),
-        "AES-192-CBC" => (24, 16),
-        "AES-256-CBC" => (32, 16),
-        "DES-EDE3-CBC" => (24, 8),
+    let (key_len, decrypt): (usize, Decrypt) = match cipher {
+        "AES-128-CBC" => (16, cbc_decrypt::<aes::Aes128>),
+        "AES-192-CBC" => (24, cbc_decrypt::<aes::Aes192>),
+        "AES-256-CBC" => (32, cbc_decrypt::<aes::Aes256>),
+        "DES-EDE3-CBC" => (24, cbc_decrypt::<des::TdesEde3>),
         other => return Err(PemError::Unsupported(format!("cipher {other}"))),
     };
-    if iv.len() != iv_len {
-        return Err(PemError::Malformed(format!(
-            "{cipher} iv of {} bytes",
-            iv.len()
-        )));
-    }
-    let mut key = bytes_to_key(passphrase, &iv[..8], key_len);
-    let bad = |_| PemError::Malformed("cipher parameters".into());
-    let plain = match cipher {
-        "AES-128-CBC" => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, &iv)
-            .map_err(bad)?
-            .decrypt_padded::<Pkcs7>(&mut data)
-            .map(<[u8]>::to_vec),
-        "AES-192-CBC" => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, &iv)
-            .map_err(bad)?
-            .decrypt_padded::<Pkcs7>(&mut data)
-            .map(<[u8]>::to_vec),
-        "AES-256-CBC" => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, &iv)
-            .map_err(bad)?
-            .decrypt_padded::<Pkcs7>(&mut data)
-            .map(<[u8]>::to_vec),
-        _ => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
-            .map_err(bad)?
-            .decrypt_padded::<Pkcs7>(&mut data)
-            .map(<[u8]>::to_vec),
-    };
+    // The salt is the IV's first 8 bytes; the cipher checks the IV's full length.
+    let salt = iv.get(..8).ok_or_else(|| bad_iv(&iv))?;
+    let mut key = bytes_to_key(passphrase, salt, key_len);
+    let plain = decrypt(&key, &iv, &mut data);
     key.fill(0);
     data.fill(0);
     // Every such key is a DER SEQUENCE: anything else is the wrong passphrase.
-    let mut plain = plain.map_err(|_| PemError::WrongPassphrase)?;
+    let mut plain = plain?.ok_or(PemError::WrongPassphrase)?;
     if plain.first() != Some(&0x30) {
         plain.fill(0);
         return Err(PemError::WrongPassphrase);
@@ -114,6 +92,28 @@ pub(crate) fn decrypt_legacy(text: &str, passphrase: &[u8]) -> Result<Secret, Pe
     out.push_str(&format!("-----END {label}-----\n"));
     b64.into_bytes().fill(0);
     Ok(Secret::from(out))
+}
+
+/// A CBC decryption: `None` when the padding is wrong (almost surely the passphrase).
+type Decrypt = fn(&[u8], &[u8], &mut [u8]) -> Result<Option<Vec<u8>>, PemError>;
+
+fn cbc_decrypt<C: BlockCipherDecrypt>(
+    key: &[u8],
+    iv: &[u8],
+    data: &mut [u8],
+) -> Result<Option<Vec<u8>>, PemError>
+where
+    cbc::Decryptor<C>: KeyIvInit + BlockModeDecrypt,
+{
+    let cipher = cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| bad_iv(iv))?;
+    Ok(cipher
+        .decrypt_padded::<Pkcs7>(data)
+        .ok()
+        .map(<[u8]>::to_vec))
+}
+
+fn bad_iv(iv: &[u8]) -> PemError {
+    PemError::Malformed(format!("DEK-Info iv of {} bytes", iv.len()))
 }
 
 /// OpenSSL's `EVP_BytesToKey` with MD5 and one round.
@@ -154,11 +154,25 @@ pub(super) mod tests {
             decrypt_legacy(odd, b"pw"),
             Err(PemError::Unsupported(_))
         ));
-        let short_iv = odd.replace("AES-128-GCM,00", "AES-128-CBC,00");
-        assert!(matches!(
-            decrypt_legacy(&short_iv, b"pw"),
-            Err(PemError::Malformed(_))
-        ));
+        // DEK-Info without an IV, with one that is not hex, too short for the salt, or of
+        // the wrong length for the cipher.
+        for (dek, why) in [
+            ("AES-128-CBC", "DEK-Info \"AES-128-CBC\""),
+            ("AES-128-CBC,XYZ", "DEK-Info iv \"XYZ\""),
+            ("AES-128-CBC,00", "DEK-Info iv of 1 bytes"),
+            ("AES-256-CBC,0011223344556677", "DEK-Info iv of 8 bytes"),
+            (
+                "DES-EDE3-CBC,00112233445566778899AABBCCDDEEFF",
+                "DEK-Info iv of 16 bytes",
+            ),
+        ] {
+            let bad = odd.replace("AES-128-GCM,00", dek);
+            assert_eq!(
+                decrypt_legacy(&bad, b"pw").unwrap_err(),
+                PemError::Malformed(why.into()),
+                "{dek}"
+            );
+        }
     }
 
     #[test]
@@ -218,6 +232,12 @@ RMBB/ODhmjgc9jW8u7MYeSeh+f3EBTrpA7vQ8OadLMc=\n\
                 PemError::WrongPassphrase
             );
         }
+        // A wrong passphrase that happens to leave valid padding (found by trying
+        // `wrong-0`, `wrong-1`...): the plain text is no DER sequence, so still refused.
+        assert_eq!(
+            decrypt_legacy(AES256, b"wrong-406").unwrap_err(),
+            PemError::WrongPassphrase
+        );
         let damaged = AES256.replace("1i72", "1i7!");
         assert!(matches!(
             decrypt_legacy(&damaged, b"vector-pw"),

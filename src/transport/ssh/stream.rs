@@ -17,7 +17,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_ssh2_lite::ssh2::{self, BlockDirections, Session};
@@ -94,47 +94,22 @@ impl SshSocket {
         }
     }
 
+    /// Ready when any direction libssh2 waits on is. Only those directions are polled: a
+    /// registered interest in writability would wake the task on every freed byte of send
+    /// buffer. `interest` is never empty.
     fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<()>> {
-        let poll = |r: Poll<io::Result<()>>, w: Poll<io::Result<()>>| {
-            if interest.is_readable() && interest.is_writable() {
-                // Either direction may unblock libssh2.
-                match (r, w) {
-                    (Poll::Ready(x), _) | (_, Poll::Ready(x)) => Poll::Ready(x),
-                    _ => Poll::Pending,
-                }
-            } else if interest.is_readable() {
-                r
-            } else {
-                w
+        if interest.is_readable() {
+            let r = match self {
+                Self::Tcp(s) => s.poll_read_ready(cx),
+                Self::Tunnel(s, _) => s.poll_read_ready(cx),
+            };
+            if r.is_ready() || !interest.is_writable() {
+                return r;
             }
-        };
+        }
         match self {
-            Self::Tcp(s) => {
-                let r = if interest.is_readable() {
-                    s.poll_read_ready(cx)
-                } else {
-                    Poll::Pending
-                };
-                let w = if interest.is_writable() {
-                    s.poll_write_ready(cx)
-                } else {
-                    Poll::Pending
-                };
-                poll(r, w)
-            }
-            Self::Tunnel(s, _) => {
-                let r = if interest.is_readable() {
-                    s.poll_read_ready(cx)
-                } else {
-                    Poll::Pending
-                };
-                let w = if interest.is_writable() {
-                    s.poll_write_ready(cx)
-                } else {
-                    Poll::Pending
-                };
-                poll(r, w)
-            }
+            Self::Tcp(s) => s.poll_write_ready(cx),
+            Self::Tunnel(s, _) => s.poll_write_ready(cx),
         }
     }
 
@@ -199,6 +174,17 @@ fn interest_of(dirs: BlockDirections) -> Option<Interest> {
     }
 }
 
+/// Re-polls shortly rather than never (nothing to wait on) or than in a busy loop (readiness
+/// that never clears).
+fn wake_soon<T>(cx: &Context<'_>) -> Poll<T> {
+    let waker = cx.waker().clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        waker.wake();
+    });
+    Poll::Pending
+}
+
 fn would_block(e: &ssh2::Error) -> bool {
     async_ssh2_lite::util::ssh2_error_is_would_block(e)
 }
@@ -252,23 +238,14 @@ impl AsyncSessionStream for SshSocket {
                     break;
                 }
                 idle += 1;
-                let mut failure = None;
+                // Only an EAGAIN becomes an io error, so try_io fails with `WouldBlock` alone:
+                // the socket was not ready after all, or libssh2 needs it again.
                 let res = self.try_io(interest, || match op() {
-                    Ok(x) => Ok(x),
                     Err(e) if would_block(&e) => Err(io::ErrorKind::WouldBlock.into()),
-                    Err(e) => {
-                        failure = Some(e);
-                        Err(io::Error::other("libssh2"))
-                    }
+                    done => Ok(done),
                 });
-                match res {
-                    Ok(x) => return Ok(x),
-                    Err(_) if failure.is_some() => {
-                        return Err(failure
-                            .map_or_else(|| LiteError::Other("libssh2".into()), LiteError::Ssh2))
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e.into()),
+                if let Ok(done) = res {
+                    return done.map_err(LiteError::Ssh2);
                 }
             }
         }
@@ -290,32 +267,43 @@ impl AsyncSessionStream for SshSocket {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => return Poll::Ready(other),
             }
-            let ready = match interest_of(sess.block_directions()) {
+            let Some(interest) = interest_of(sess.block_directions()) else {
                 // libssh2 says EAGAIN yet waits on no direction: its data sits in buffers
                 // another caller filled.
-                None => false,
-                Some(interest) => match self.poll_ready(cx, interest) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Ready(Ok(())) if was_ready => false,
-                    Poll::Ready(Ok(())) => true,
-                },
+                return wake_soon(cx);
             };
-            let Some(interest) = interest_of(sess.block_directions()).filter(|_| ready) else {
-                // Nothing to wait on, or a socket that can no longer change: re-poll shortly
-                // rather than never, or than in a busy loop.
-                let waker = cx.waker().clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    waker.wake();
-                });
-                return Poll::Pending;
-            };
+            ready!(self.poll_ready(cx, interest))?;
+            if was_ready {
+                // Ready again right after an EAGAIN: a socket that can no longer change.
+                return wake_soon(cx);
+            }
             was_ready = true;
             match self.try_io(interest, &mut op) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => return Poll::Ready(other),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libssh2_block_directions_become_socket_interests() {
+        assert_eq!(interest_of(BlockDirections::None), None);
+        assert_eq!(
+            interest_of(BlockDirections::Inbound),
+            Some(Interest::READABLE)
+        );
+        assert_eq!(
+            interest_of(BlockDirections::Outbound),
+            Some(Interest::WRITABLE)
+        );
+        assert_eq!(
+            interest_of(BlockDirections::Both),
+            Some(Interest::READABLE | Interest::WRITABLE)
+        );
     }
 }

@@ -78,11 +78,14 @@ pub struct IntentLog {
     /// Bytes in the file: the offset a checkpoint records as folded.
     len: u64,
     buf: Vec<u8>,
+    /// Sync each frame to the disk (survives power loss; `StoreOptions::sync_full`).
+    sync: bool,
 }
 
 impl IntentLog {
-    /// Creates (mode 0600, truncating) the log at `path`, and its directory.
-    pub fn create(path: &Path) -> Result<Self, StoreError> {
+    /// Creates (mode 0600, truncating) the log at `path`, and its directory; with `sync`,
+    /// every append is synced to the disk before it returns.
+    pub fn create(path: &Path, sync: bool) -> Result<Self, StoreError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -99,6 +102,7 @@ impl IntentLog {
             file,
             len: 0,
             buf: Vec::new(),
+            sync,
         })
     }
 
@@ -130,7 +134,10 @@ impl IntentLog {
             message: "a journal batch over 4 GiB".to_owned(),
         })?;
         buf[..PREFIX].copy_from_slice(&body.to_le_bytes());
-        let written = self.file.write_all(&buf);
+        let mut written = self.file.write_all(&buf);
+        if self.sync && written.is_ok() {
+            written = self.file.sync_data();
+        }
         self.buf = buf;
         written.map_err(io(&self.path))?;
         self.len += self.buf.len() as u64;
@@ -198,7 +205,7 @@ mod tests {
     fn frames_read_back_in_order_and_a_torn_tail_is_ignored() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = path_of(&dir.path().join("state.db"), "r1");
-        let mut log = IntentLog::create(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut log = IntentLog::create(&path, false).unwrap_or_else(|e| panic!("{e}"));
         let mut first = vec![fixtures::started("h1", "a", 1, 0)];
         let mut second = vec![
             fixtures::started("h2", "a", 1, 1),
@@ -233,10 +240,22 @@ mod tests {
     }
 
     #[test]
+    fn a_synced_log_reads_back_alike() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = path_of(&dir.path().join("state.db"), "r1");
+        let mut log = IntentLog::create(&path, true).unwrap_or_else(|e| panic!("{e}"));
+        let mut batch = vec![fixtures::started("h1", "a", 1, 0)];
+        log.append(&Redactor::default(), &mut batch)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let read = read_from(&path, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read, Some((batch, log.written())));
+    }
+
+    #[test]
     fn secrets_are_masked_and_outputs_capped_before_they_reach_the_file() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = path_of(&dir.path().join("state.db"), "r1");
-        let mut log = IntentLog::create(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut log = IntentLog::create(&path, false).unwrap_or_else(|e| panic!("{e}"));
         let secret = crate::secret::Secret::new("canary", "canary-3141");
         let redactor = Redactor::new([&secret]);
         let mut writes = vec![Write::TaskFinished {

@@ -392,7 +392,7 @@ impl SqliteStore {
                 [run],
             )
             .map_err(|e| self.err(&e))?;
-        let log = IntentLog::create(&intent::path_of(self.path(), run))?;
+        let log = IntentLog::create(&intent::path_of(self.path(), run), self.opts.sync_full)?;
         let folding = SqliteStore::connect(self.path(), &self.opts)?;
         // A fold writes thousands of rows in one transaction: room for their pages keeps
         // SQLite from spilling them to its log before the commit.
@@ -547,8 +547,8 @@ mod tests {
     /// The intent log a controller that died left: `batches` appended, the first `folded` of
     /// them checkpointed.
     fn left_behind(s: &mut SqliteStore, run: &str, batches: Vec<Vec<Write>>, folded: usize) {
-        let mut log =
-            IntentLog::create(&intent::path_of(s.path(), run)).unwrap_or_else(|e| panic!("{e}"));
+        let mut log = IntentLog::create(&intent::path_of(s.path(), run), false)
+            .unwrap_or_else(|e| panic!("{e}"));
         for (i, mut batch) in batches.into_iter().enumerate() {
             let from = log.written();
             log.append(&crate::secret::Redactor::default(), &mut batch)

@@ -481,6 +481,9 @@ pub struct AuditLog {
     log: File,
     head: File,
     redactor: Redactor,
+    /// The head as this writer left it: while the log still has its length, nobody else
+    /// appended, and the head need not be read back from its file.
+    last: Option<Head>,
 }
 
 impl fmt::Debug for AuditLog {
@@ -523,6 +526,7 @@ impl AuditLog {
             log,
             head,
             redactor,
+            last: None,
         })
     }
 
@@ -552,10 +556,14 @@ impl AuditLog {
             source,
         };
         let _lock = Locked::new(&self.log).map_err(io)?;
-        let mut head = self.current_head()?;
+        let log_len = self.log.metadata().map_err(io)?.len();
+        let (mut head, ours) = match self.last.take() {
+            Some(h) if h.len == log_len => (h, true),
+            _ => (self.current_head()?, false),
+        };
         let mut buf = Vec::new();
         let mut entries: Vec<_> = entries.into_iter().collect();
-        if head.count > 0 && self.head_is_absent().map_err(io)? {
+        if !ours && head.count > 0 && self.head_is_absent().map_err(io)? {
             entries.insert(
                 0,
                 (
@@ -590,6 +598,7 @@ impl AuditLog {
         self.head
             .write_all_at(head.encode().as_bytes(), 0)
             .map_err(io)?;
+        self.last = Some(head);
         Ok(last)
     }
 

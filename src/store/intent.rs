@@ -88,7 +88,11 @@ impl IntentLog {
     pub fn create(path: &Path, sync: bool) -> Result<Self, StoreError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         if let Some(dir) = path.parent() {
+            use std::os::unix::fs::PermissionsExt as _;
             std::fs::create_dir_all(dir).map_err(io(dir))?;
+            // Private like the store itself: the logs hold commands and outputs.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(io(dir))?;
         }
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -273,6 +277,14 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(!bytes.windows(11).any(|w| w == b"canary-3141"));
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_default()
+        };
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(path.parent().map(mode), Some(0o700));
         assert!(
             bytes.len() < crate::store::OUTPUT_CAP + 1024,
             "{}",

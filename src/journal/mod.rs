@@ -308,7 +308,7 @@ mod tests {
             waiter.wait().await.unwrap_or_else(|e| panic!("{e}"));
             // The start is on disk (in the run's intent log), not just buffered.
             let db = dir.path().join("state.db");
-            let (on_disk, _) =
+            let (on_disk, _, _) =
                 crate::store::intent::read_from(&crate::store::intent::path_of(&db, &id), 0)
                     .unwrap_or_else(|e| panic!("{e}"))
                     .unwrap_or_default();

@@ -170,11 +170,15 @@ pub fn decode_from(bytes: &[u8], offset: u64) -> (Vec<Write>, u64) {
     (writes, at as u64)
 }
 
-/// Reads the log at `path` from `offset`: its writes, the offset after them, or `None` when
-/// the file is gone (another process folded and removed it).
-pub fn read_from(path: &Path, offset: u64) -> Result<Option<(Vec<Write>, u64)>, StoreError> {
+/// Reads the log at `path` from `offset`: its writes, the offset after them and the file's
+/// length (more than that offset when its end could not be decoded), or `None` when the file
+/// is gone (another process folded and removed it).
+pub fn read_from(path: &Path, offset: u64) -> Result<Option<(Vec<Write>, u64, u64)>, StoreError> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(decode_from(&bytes, offset))),
+        Ok(bytes) => {
+            let (writes, end) = decode_from(&bytes, offset);
+            Ok(Some((writes, end, bytes.len() as u64)))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io(path)(e)),
     }
@@ -252,7 +256,7 @@ mod tests {
         log.append(&Redactor::default(), &mut batch)
             .unwrap_or_else(|e| panic!("{e}"));
         let read = read_from(&path, 0).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(read, Some((batch, log.written())));
+        assert_eq!(read, Some((batch, log.written(), log.written())));
     }
 
     #[test]

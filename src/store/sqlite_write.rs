@@ -453,9 +453,25 @@ impl SqliteStore {
             return Ok(());
         }
         let from = folded_offset(&self.conn, run).map_err(|e| self.err(&e))?;
-        let Some((writes, to)) = intent::read_from(&path, from)? else {
+        let Some((mut writes, to, len)) = intent::read_from(&path, from)? else {
             return Ok(());
         };
+        if len > to {
+            // A frame cut short (a machine crash mid-write) or damaged: nothing after it was
+            // acknowledged, but the report says that it was there.
+            writes.push(Write::Event {
+                at: Utc::now(),
+                kind: "intent_log_tail_ignored".to_owned(),
+                wave: None,
+                host: None,
+                task: None,
+                detail: serde_json::json!({
+                    "bytes": len - to,
+                    "at_offset": to,
+                    "why": "not a whole journal batch: a write cut short by a crash of the machine, or damage",
+                }),
+            });
+        }
         if !writes.is_empty() && !self.write_batch(run, &writes, Some((from, to)))? {
             // Another process folded it meanwhile; it removes the file.
             return Ok(());
@@ -572,6 +588,16 @@ mod tests {
             started("h2", "a", 1, 3),
         ];
         left_behind(&mut s, &id, vec![first, second], 1);
+        // And the start of a third batch that a crash of the machine cut short.
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(intent::path_of(&db, &id))
+                .unwrap_or_else(|e| panic!("{e}"));
+            f.write_all(&[200, 0, 0, 0, 1, 2])
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
         // Only the first batch is in the tables.
         assert_eq!(s.log(&id, None, None).map(|l| l.len()).ok(), Some(1));
         drop(s);
@@ -586,6 +612,15 @@ mod tests {
         assert_eq!(states, [("h1", "ok"), ("h2", state::UNKNOWN)]);
         // Folded exactly once: the checkpointed host state is not written again.
         assert_eq!(host_state_rows(&s, &id), 2);
+        // The cut-short tail is reported in the run's timeline, not silently dropped.
+        let detail = s.show(&id).unwrap_or_else(|e| panic!("{e}"));
+        let tail: Vec<_> = detail
+            .events
+            .iter()
+            .filter(|e| e.kind == "intent_log_tail_ignored")
+            .map(|e| e.detail["bytes"].as_u64())
+            .collect();
+        assert_eq!(tail, [Some(6)]);
         drop(s);
         assert_eq!(host_state_rows(&open(&db), &id), 2);
     }

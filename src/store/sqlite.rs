@@ -159,7 +159,6 @@ pub struct SqliteStore {
     pub(super) conn: Connection,
     pub(super) path: PathBuf,
     pub(super) busy_ms: u64,
-    pub(super) redactor: Redactor,
     /// How it was opened (the checkpointer opens its own connection alike).
     pub(super) opts: StoreOptions,
     /// The row of each attempt of the run being written (`apply`), loaded once per run: the
@@ -252,7 +251,6 @@ impl SqliteStore {
             conn: Connection::open(path).map_err(|e| db_err(path, busy_ms, &e))?,
             path: path.to_owned(),
             busy_ms,
-            redactor: opts.redactor.clone(),
             opts: opts.clone(),
             attempt_rows: None,
             intent: None,
@@ -356,8 +354,8 @@ impl SqliteStore {
     }
 
     fn redact<'a>(&self, s: &'a str) -> std::borrow::Cow<'a, str> {
-        if self.redactor.leaks(s) {
-            std::borrow::Cow::Owned(self.redactor.redact(s))
+        if self.opts.redactor.leaks(s) {
+            std::borrow::Cow::Owned(self.opts.redactor.redact(s))
         } else {
             std::borrow::Cow::Borrowed(s)
         }
@@ -478,7 +476,7 @@ impl RunStore for SqliteStore {
     fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError> {
         let params_json = {
             let mut v = serde_json::to_value(&run.params).unwrap_or_default();
-            self.redactor.redact_json(&mut v);
+            self.opts.redactor.redact_json(&mut v);
             v.to_string()
         };
         let plan_json = self.redact(&run.plan_json).into_owned();

@@ -6,51 +6,49 @@ use super::checkpointer::Checkpointer;
 use super::intent::{self, IntentLog};
 use super::sqlite::{db_err, ts};
 use super::{cap_output, state, RunId, RunStatus, SqliteStore, StoreError, Write};
-use chrono::{DateTime, Utc};
+use crate::secret::Redactor;
+use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension as _, TransactionBehavior};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// The end of an attempt, borrowed from its `TaskFinished`.
-struct End<'a> {
-    at: &'a DateTime<Utc>,
-    state: &'a String,
-    exit_code: &'a Option<i32>,
-    duration_ms: &'a u64,
-    stdout: &'a String,
-    stderr: &'a String,
-}
-
-/// The first `TaskFinished` of each attempt in `writes`, with its index.
-fn ends_by_attempt(writes: &[Write]) -> HashMap<(&str, &str, u32), (usize, End<'_>)> {
+/// The index of the first `TaskFinished` of each attempt in `writes`.
+fn ends_by_attempt(writes: &[Write]) -> HashMap<(&str, &str, u32), usize> {
     let mut ends = HashMap::new();
     for (i, w) in writes.iter().enumerate() {
         if let Write::TaskFinished {
             host,
             task,
             attempt,
-            at,
-            state,
-            exit_code,
-            duration_ms,
-            stdout,
-            stderr,
+            ..
         } = w
         {
             ends.entry((host.as_str(), task.as_str(), *attempt))
-                .or_insert((
-                    i,
-                    End {
-                        at,
-                        state,
-                        exit_code,
-                        duration_ms,
-                        stdout,
-                        stderr,
-                    },
-                ));
+                .or_insert(i);
         }
     }
     ends
+}
+
+/// `text` as the store keeps it: masked by `redactor` when one is given and the text leaks a
+/// secret, else as it is.
+fn masked<'a>(redactor: Option<&Redactor>, text: &'a str) -> Cow<'a, str> {
+    match redactor {
+        Some(r) if r.leaks(text) => Cow::Owned(r.redact(text)),
+        _ => Cow::Borrowed(text),
+    }
+}
+
+/// An output or captured value as the store keeps it: capped and masked, unless it comes
+/// from the intent log (`redactor` is `None`), which holds it so already.
+fn kept<'a>(redactor: Option<&Redactor>, text: &'a str) -> Cow<'a, str> {
+    if redactor.is_none() {
+        return Cow::Borrowed(text);
+    }
+    match cap_output(text) {
+        Cow::Borrowed(t) => masked(redactor, t),
+        Cow::Owned(t) => Cow::Owned(masked(redactor, &t).into_owned()),
+    }
 }
 
 /// How much of `run`'s intent log is in the tables.
@@ -93,18 +91,10 @@ impl SqliteStore {
     ) -> Result<bool, StoreError> {
         let (path, busy_ms) = (self.path.clone(), self.busy_ms);
         let err = |e: rusqlite::Error| db_err(&path, busy_ms, &e);
-        let redactor = self.redactor.clone();
+        let redactor = self.opts.redactor.clone();
         // What the intent log holds was masked and capped when it was appended.
-        let clean = fold.is_none();
-        let red = |s: &str| -> Option<String> {
-            (clean && redactor.leaks(s)).then(|| redactor.redact(s))
-        };
-        let capped = |s: &str| -> Option<String> {
-            match cap_output(s) {
-                std::borrow::Cow::Owned(c) if clean => Some(c),
-                _ => None,
-            }
-        };
+        let clean = fold.is_none().then_some(&redactor);
+        let red = |s| masked(clean, s);
         // Taken out while writing and put back only after the commit: a failed transaction
         // leaves no row numbers behind that the database does not have.
         let mut rows = match self.attempt_rows.take() {
@@ -170,9 +160,7 @@ impl SqliteStore {
                             host,
                             state,
                             ts(*at),
-                            reason
-                                .as_deref()
-                                .map(|r| red(r).unwrap_or_else(|| r.to_owned()))
+                            reason.as_deref().map(red)
                         ])
                     })
                     .map_err(err)?;
@@ -191,30 +179,25 @@ impl SqliteStore {
                              WHERE seq = ?1",
                         )
                         .and_then(|mut s| {
-                            s.execute(params![
-                                seq,
-                                state::RUNNING,
-                                ts(*at),
-                                red(command).as_deref().unwrap_or(command)
-                            ])
+                            s.execute(params![seq, state::RUNNING, ts(*at), red(command)])
                         })
                         .map_err(err)?;
-                    } else if let Some((j, end)) = ends
-                        .get(&(host.as_str(), task.as_str(), *attempt))
-                        .filter(|(j, _)| *j > i)
-                    {
-                        let End {
+                    } else if let Some((
+                        j,
+                        Write::TaskFinished {
                             at: ended,
                             state,
                             exit_code,
                             duration_ms,
                             stdout,
                             stderr,
-                        } = end;
-                        let (out, errs) = (capped(stdout), capped(stderr));
-                        let out = out.as_deref().unwrap_or(stdout);
-                        let errs = errs.as_deref().unwrap_or(stderr);
-                        let (out_red, errs_red) = (red(out), red(errs));
+                            ..
+                        },
+                    )) = ends
+                        .get(&(host.as_str(), task.as_str(), *attempt))
+                        .filter(|&&j| j > i)
+                        .map(|&j| (j, &writes[j]))
+                    {
                         insert_whole
                             .execute(params![
                                 run,
@@ -223,15 +206,15 @@ impl SqliteStore {
                                 attempt,
                                 state,
                                 ts(*at),
-                                ts(**ended),
+                                ts(*ended),
                                 exit_code,
-                                i64::try_from(**duration_ms).unwrap_or(i64::MAX),
-                                red(command).as_deref().unwrap_or(command),
-                                out_red.as_deref().unwrap_or(out),
-                                errs_red.as_deref().unwrap_or(errs),
+                                i64::try_from(*duration_ms).unwrap_or(i64::MAX),
+                                red(command),
+                                kept(clean, stdout),
+                                kept(clean, stderr),
                             ])
                             .map_err(err)?;
-                        merged[*j] = true;
+                        merged[j] = true;
                         rows.insert(key, tx.last_insert_rowid());
                     } else {
                         insert_start
@@ -242,7 +225,7 @@ impl SqliteStore {
                                 attempt,
                                 state::RUNNING,
                                 ts(*at),
-                                red(command).as_deref().unwrap_or(command)
+                                red(command)
                             ])
                             .map_err(err)?;
                         rows.insert(key, tx.last_insert_rowid());
@@ -260,12 +243,7 @@ impl SqliteStore {
                     stdout,
                     stderr,
                 } => {
-                    let (out, errs) = (capped(stdout), capped(stderr));
-                    let out = out.as_deref().unwrap_or(stdout);
-                    let errs = errs.as_deref().unwrap_or(stderr);
-                    let (out_red, errs_red) = (red(out), red(errs));
-                    let out = out_red.as_deref().unwrap_or(out);
-                    let errs = errs_red.as_deref().unwrap_or(errs);
+                    let (out, errs) = (kept(clean, stdout), kept(clean, stderr));
                     let duration = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
                     let key = (host.clone(), task.clone(), *attempt);
                     if let Some(&seq) = rows.get(&key) {
@@ -308,18 +286,7 @@ impl SqliteStore {
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )
                     .and_then(|mut s| {
-                        s.execute(params![
-                            run,
-                            host,
-                            task,
-                            name,
-                            {
-                                let v = capped(value);
-                                let v = v.as_deref().unwrap_or(value);
-                                red(v).unwrap_or_else(|| v.to_owned())
-                            },
-                            ts(*at)
-                        ])
+                        s.execute(params![run, host, task, name, kept(clean, value), ts(*at)])
                     })
                     .map_err(err)?;
                 }
@@ -331,8 +298,14 @@ impl SqliteStore {
                     task,
                     detail,
                 } => {
-                    let mut detail = detail.clone();
-                    redactor.redact_json(&mut detail);
+                    let detail = match clean {
+                        Some(r) => {
+                            let mut d = detail.clone();
+                            r.redact_json(&mut d);
+                            Cow::Owned(d)
+                        }
+                        None => Cow::Borrowed(detail),
+                    };
                     tx.prepare_cached(
                         "INSERT INTO events (run_id, at, kind, wave, host, task, detail)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -377,7 +350,7 @@ impl SqliteStore {
         let Some(open) = self.intent.as_mut() else {
             return Err(self.corrupt("intent log not open"));
         };
-        open.log.append(&self.redactor, &mut writes)?;
+        open.log.append(&self.opts.redactor, &mut writes)?;
         open.checkpointer.send(open.log.written(), writes)
     }
 

@@ -113,17 +113,24 @@ fn load(path: &Path, prompt: Option<&PassphrasePrompt>) -> Result<LoadedKey, Tra
 mod tests {
     use super::*;
 
-    /// An encrypted ed25519 key made by ssh-keygen (the format users have).
-    fn encrypted_key(dir: &Path) -> PathBuf {
-        let path = dir.join("id");
+    /// A key made by `ssh-keygen` with `args` (type, format, passphrase) at `dir/name`.
+    fn keygen(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+        let path = dir.join(name);
         let ok = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "pw", "-C", "", "-f"])
+            .args(["-q", "-C", ""])
+            .args(args)
+            .arg("-f")
             .arg(&path)
             .status()
             .unwrap()
             .success();
         assert!(ok, "ssh-keygen failed");
         path
+    }
+
+    /// An encrypted ed25519 key made by ssh-keygen (the format users have).
+    fn encrypted_key(dir: &Path) -> PathBuf {
+        keygen(dir, "id", &["-t", "ed25519", "-N", "pw"])
     }
 
     #[tokio::test]
@@ -162,27 +169,11 @@ mod tests {
     #[tokio::test]
     async fn legacy_encrypted_pem_is_decrypted_once_into_plain_pem() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("id_rsa");
-        let ok = std::process::Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-m",
-                "PEM",
-                "-t",
-                "rsa",
-                "-b",
-                "2048",
-                "-N",
-                "legacy-pw",
-                "-C",
-                "",
-                "-f",
-            ])
-            .arg(&path)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ssh-keygen failed");
+        let path = keygen(
+            dir.path(),
+            "id_rsa",
+            &["-m", "PEM", "-t", "rsa", "-b", "2048", "-N", "legacy-pw"],
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("Proc-Type: 4,ENCRYPTED"), "{text}");
         let cache = KeyCache::new(Some(Arc::new(|_: &Path| Some(Secret::from("legacy-pw")))));
@@ -273,14 +264,7 @@ aCsBLw+lM669nB4p1ye+bT8P3EKNwglRatyr7970+c5yAQVrifX5+WGnxvk9PHI=
     #[tokio::test]
     async fn plain_and_damaged_openssh_keys() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("id");
-        let ok = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"])
-            .arg(&path)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ssh-keygen failed");
+        let path = keygen(dir.path(), "id", &["-t", "ed25519", "-N", ""]);
         let text = std::fs::read_to_string(&path).unwrap();
         // No prompt needed: it is not encrypted.
         let cache = KeyCache::new(None);

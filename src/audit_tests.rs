@@ -286,3 +286,63 @@ fn concurrent_writers_keep_one_chain() {
     assert!(r.is_ok(), "{r:?}");
     assert_eq!(r.records, 200);
 }
+
+#[test]
+fn command_records_are_written_as_serde_writes_them() {
+    let odd = "q\"uote \\ back\ttab \u{1} ctl é ✓";
+    let entries = [
+        AuditEntry::CommandStart {
+            host: odd.into(),
+            task: "t".into(),
+            attempt: 3,
+            command: odd.into(),
+        },
+        AuditEntry::CommandEnd {
+            host: "h".into(),
+            task: odd.into(),
+            attempt: 1,
+            exit_code: Some(-2),
+            duration_ms: 18_446_744_073_709_551_615,
+            outcome: odd.into(),
+        },
+        AuditEntry::CommandEnd {
+            host: "h".into(),
+            task: "t".into(),
+            attempt: 2,
+            exit_code: None,
+            duration_ms: 0,
+            outcome: "retry (timeout)".into(),
+        },
+    ];
+    let times = [
+        ts(0),
+        DateTime::from_timestamp(1_790_000_000, 123_000_000).unwrap_or_default(),
+        DateTime::from_timestamp(1_790_000_000, 123_456_789).unwrap_or_default(),
+    ];
+    for entry in entries {
+        for at in times {
+            for run in [None, Some("20261127-abc\"d")] {
+                let record = AuditRecord {
+                    seq: 41,
+                    ts: at,
+                    run: run.map(str::to_owned),
+                    entry: entry.clone(),
+                    prev: GENESIS.to_owned(),
+                };
+                let mut direct = Vec::new();
+                let written = write_command_record(&mut direct, 41, at, run, &entry, GENESIS)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert!(written);
+                let serde = serde_json::to_vec(&record).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(
+                    String::from_utf8_lossy(&direct),
+                    String::from_utf8_lossy(&serde)
+                );
+            }
+        }
+    }
+    let mut none = Vec::new();
+    let other = entry(2);
+    assert!(!write_command_record(&mut none, 0, ts(0), None, &other, GENESIS).unwrap_or(true));
+    assert!(none.is_empty());
+}

@@ -28,6 +28,7 @@ pub mod store;
 pub mod syntax;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timestamp;
 pub mod transport;
 pub mod verify;
 pub mod window;

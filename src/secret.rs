@@ -262,23 +262,37 @@ impl Redactor {
     /// cannot contain a secret is written directly; otherwise (a secret that JSON would escape,
     /// or one that appears in the text) it goes through [`Redactor::redact_json`].
     pub fn to_json_vec<T: serde::Serialize>(&self, value: &T) -> serde_json::Result<Vec<u8>> {
-        let line = serde_json::to_vec(value)?;
+        let mut line = Vec::new();
+        self.write_json(&mut line, value)?;
+        Ok(line)
+    }
+
+    /// Appends `value` as JSON with every secret redacted to `out` (as [`Redactor::to_json_vec`]).
+    pub fn write_json<T: serde::Serialize>(
+        &self,
+        out: &mut Vec<u8>,
+        value: &T,
+    ) -> serde_json::Result<()> {
+        let start = out.len();
+        serde_json::to_writer(&mut *out, value)?;
         if self.is_empty() {
-            return Ok(line);
+            return Ok(());
         }
+        let line = &out[start..];
         // JSON spells a secret verbatim unless it holds a quote, a backslash or a control
         // character; such a secret cannot be searched for in the serialised text.
         let verbatim = self
             .values
             .iter()
             .all(|v| !v.chars().any(|c| c == '"' || c == '\\' || c.is_control()));
-        let text = String::from_utf8_lossy(&line);
+        let text = String::from_utf8_lossy(line);
         if verbatim && !self.leaks(&text) {
-            return Ok(line);
+            return Ok(());
         }
         let mut v = serde_json::to_value(value)?;
         self.redact_json(&mut v);
-        serde_json::to_vec(&v)
+        out.truncate(start);
+        serde_json::to_writer(out, &v)
     }
 
     /// Redacts every string (keys included) inside a JSON value, in place.

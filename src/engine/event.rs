@@ -291,6 +291,20 @@ pub enum HostState {
 }
 
 impl HostState {
+    /// Its name as serialised (`rolled_back`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostState::Pending => "pending",
+            HostState::Running => "running",
+            HostState::Ok => "ok",
+            HostState::Failed => "failed",
+            HostState::Deferred => "deferred",
+            HostState::Interrupted => "interrupted",
+            HostState::Cancelled => "cancelled",
+            HostState::RolledBack => "rolled_back",
+        }
+    }
+
     /// Whether the host will do nothing more in this run.
     pub fn is_final(self) -> bool {
         !matches!(self, HostState::Pending | HostState::Running)
@@ -322,6 +336,21 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// Its name as serialised (`failed_allowed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Ok => "ok",
+            TaskState::Failed => "failed",
+            TaskState::FailedAllowed => "failed_allowed",
+            TaskState::Skipped => "skipped",
+            TaskState::Cancelled => "cancelled",
+            TaskState::Deferred => "deferred",
+            TaskState::Interrupted => "interrupted",
+        }
+    }
+
     /// Final and lets dependents go on.
     pub fn is_done(self) -> bool {
         matches!(
@@ -502,5 +531,37 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), n);
         assert_eq!(RunStatus::Succeeded.exit_code(), 0);
+    }
+
+    #[test]
+    fn state_names_are_their_serialised_names() {
+        use HostState as H;
+        use TaskState as T;
+        let name = |v: serde_json::Value| v.as_str().map(str::to_owned).unwrap_or_default();
+        for h in [
+            H::Pending,
+            H::Running,
+            H::Ok,
+            H::Failed,
+            H::Deferred,
+            H::Interrupted,
+            H::Cancelled,
+            H::RolledBack,
+        ] {
+            assert_eq!(name(serde_json::json!(h)), h.as_str());
+        }
+        for t in [
+            T::Pending,
+            T::Running,
+            T::Ok,
+            T::Failed,
+            T::FailedAllowed,
+            T::Skipped,
+            T::Cancelled,
+            T::Deferred,
+            T::Interrupted,
+        ] {
+            assert_eq!(name(serde_json::json!(t)), t.as_str());
+        }
     }
 }

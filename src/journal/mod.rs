@@ -19,12 +19,10 @@ use crate::store::{RunId, RunStore, Write};
 use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// Most records made durable in one batch: bounds the latency of the first one.
-pub const MAX_BATCH: usize = 4096;
 
 /// Why the journal stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
@@ -39,15 +37,29 @@ pub enum JournalError {
     Closed,
 }
 
-type AuditItem = (DateTime<Utc>, AuditEntry);
+/// An audit record to append, and when it happened.
+pub type AuditItem = (DateTime<Utc>, AuditEntry);
 
-struct Msg {
-    seq: u64,
+/// Records handed over and not yet taken by the journal thread.
+#[derive(Default)]
+struct Inbox {
     writes: Vec<Write>,
     audit: Vec<AuditItem>,
+    /// Sequence number of the last record in the inbox.
+    last: u64,
+    /// Records in the inbox.
+    records: usize,
+    /// The journal thread waits until the inbox holds this many records (0: it is not
+    /// waiting): the record that reaches it wakes the thread. Otherwise the recorder only
+    /// appends, without a system call.
+    wake_at: usize,
+    /// No more records will come.
+    closed: bool,
 }
 
 struct Shared {
+    inbox: Mutex<Inbox>,
+    arrived: Condvar,
     /// Sequence number of the last record handed to the journal thread.
     enqueued: AtomicU64,
     /// Sequence number of the last record committed.
@@ -72,12 +84,15 @@ impl Shared {
         // Wake every waiter so that it sees the failure.
         self.durable.send_modify(|_| {});
     }
+
+    fn inbox(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The journal of one run. Dropping it commits what was recorded and stops its thread.
 pub struct Journal {
     run: RunId,
-    tx: Mutex<Option<mpsc::Sender<Msg>>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -91,9 +106,10 @@ impl std::fmt::Debug for Journal {
 impl Journal {
     /// Starts the journal thread writing run `run` into `store` and, if given, `audit`.
     pub fn start(store: Box<dyn RunStore>, audit: Option<AuditLog>, run: RunId) -> Self {
-        let (tx, rx) = mpsc::channel();
         let (durable, _) = watch::channel(0);
         let shared = Arc::new(Shared {
+            inbox: Mutex::new(Inbox::default()),
+            arrived: Condvar::new(),
             enqueued: AtomicU64::new(0),
             durable,
             failed: Mutex::new(None),
@@ -102,10 +118,11 @@ impl Journal {
         let thread_run = run.clone();
         let thread = std::thread::Builder::new()
             .name("sflow-journal".to_owned())
-            .spawn(move || writer(store, audit, &thread_run, &rx, &thread_shared));
+            .spawn(move || writer(store, audit, &thread_run, &thread_shared));
         let thread = match thread {
             Ok(t) => Some(t),
             Err(e) => {
+                shared.inbox().closed = true;
                 shared.fail(JournalError::Failed(format!(
                     "cannot start its thread: {e}"
                 )));
@@ -114,7 +131,6 @@ impl Journal {
         };
         Self {
             run,
-            tx: Mutex::new(Some(tx)),
             shared,
             thread,
         }
@@ -127,18 +143,36 @@ impl Journal {
 
     /// Hands records to the journal thread; returns at once.
     pub fn record(&self, writes: Vec<Write>, audit: Vec<AuditItem>) {
-        if writes.is_empty() && audit.is_empty() {
+        self.record_with(|w, a| {
+            w.extend(writes);
+            a.extend(audit);
+        });
+    }
+
+    /// Hands over the records `fill` appends to the two lists it is given (straight into the
+    /// journal thread's inbox); returns at once. What `fill` adds is one record for
+    /// [`DurableWaiter::wait`].
+    pub fn record_with(&self, fill: impl FnOnce(&mut Vec<Write>, &mut Vec<AuditItem>)) {
+        let mut inbox = self.shared.inbox();
+        if inbox.closed {
+            drop(inbox);
+            self.shared.fail(JournalError::Closed);
             return;
         }
-        // Numbering and sending under one lock keeps the channel in sequence order, which the
-        // durable watermark relies on.
-        let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(tx) = guard.as_ref() else { return };
-        let seq = self.shared.enqueued.load(Ordering::SeqCst) + 1;
-        if tx.send(Msg { seq, writes, audit }).is_ok() {
-            self.shared.enqueued.store(seq, Ordering::SeqCst);
-        } else {
-            self.shared.fail(JournalError::Closed);
+        let before = (inbox.writes.len(), inbox.audit.len());
+        let inbox = &mut *inbox;
+        fill(&mut inbox.writes, &mut inbox.audit);
+        if (inbox.writes.len(), inbox.audit.len()) == before {
+            return;
+        }
+        inbox.records += 1;
+        // Numbered under the inbox's lock, so that the durable watermark covers exactly the
+        // records the journal thread has taken.
+        inbox.last += 1;
+        self.shared.enqueued.store(inbox.last, Ordering::SeqCst);
+        if inbox.wake_at != 0 && inbox.records >= inbox.wake_at {
+            inbox.wake_at = 0;
+            self.shared.arrived.notify_one();
         }
     }
 
@@ -165,10 +199,10 @@ impl Journal {
     }
 
     fn shutdown(&mut self) {
-        self.tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let mut inbox = self.shared.inbox();
+        inbox.closed = true;
+        drop(inbox);
+        self.shared.arrived.notify_one();
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
                 self.shared
@@ -219,33 +253,53 @@ impl DurableWaiter {
     }
 }
 
-fn writer(
-    mut store: Box<dyn RunStore>,
-    mut audit: Option<AuditLog>,
-    run: &str,
-    rx: &mpsc::Receiver<Msg>,
-    shared: &Shared,
-) {
+/// Records a batch waits for, at most [`LINGER`]: each batch costs a few system calls and
+/// wakes the commands waiting for it, so that a busy run writes fewer, larger batches.
+pub const GATHER: usize = 64;
+
+/// Longest time the first record of a batch waits for [`GATHER`] others.
+pub const LINGER: Duration = Duration::from_micros(200);
+
+/// Takes everything in the inbox, waiting for records while it is empty and, once one has
+/// come, up to [`LINGER`] for [`GATHER`] of them; `None` once it is closed and empty.
+fn take(shared: &Shared, writes: &mut Vec<Write>, audit: &mut Vec<AuditItem>) -> Option<u64> {
+    let mut inbox = shared.inbox();
+    while inbox.records == 0 {
+        if inbox.closed {
+            return None;
+        }
+        inbox.wake_at = 1;
+        inbox = shared
+            .arrived
+            .wait(inbox)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+    let deadline = Instant::now() + LINGER;
+    while inbox.records < GATHER && !inbox.closed {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        inbox.wake_at = GATHER;
+        inbox = shared
+            .arrived
+            .wait_timeout(inbox, deadline - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    inbox.wake_at = 0;
+    inbox.records = 0;
+    std::mem::swap(&mut inbox.writes, writes);
+    std::mem::swap(&mut inbox.audit, audit);
+    Some(inbox.last)
+}
+
+fn writer(mut store: Box<dyn RunStore>, mut audit: Option<AuditLog>, run: &str, shared: &Shared) {
     let mut writes = Vec::new();
     let mut entries = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut last = first.seq;
-        writes.extend(first.writes);
-        entries.extend(first.audit);
-        let mut taken = 1;
-        while taken < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(m) => {
-                    last = m.seq;
-                    writes.extend(m.writes);
-                    entries.extend(m.audit);
-                    taken += 1;
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(last) = take(shared, &mut writes, &mut entries) {
         if shared.failure().is_some() {
-            // Keep draining so that senders never block, but write nothing after a failure:
+            // Keep taking so that the inbox does not grow, but write nothing after a failure:
             // the journal must not have holes.
             writes.clear();
             entries.clear();

@@ -2,7 +2,7 @@
 //! store writes and audit records, and [`JournaledRunner`] wraps the engine's `Runner` so that
 //! a command is sent only once everything recorded before it (its `task_started`) is durable.
 
-use super::{DurableWaiter, Journal};
+use super::{AuditItem, DurableWaiter, Journal};
 use crate::audit::{AuditEntry, OperatorAction as AuditAction};
 use crate::engine::event::OperatorAction;
 use crate::engine::runner::{ConnectionError, RunFuture};
@@ -106,17 +106,19 @@ impl JournalSink {
     }
 
     fn base(&self, host: &str, task: &str) -> u32 {
+        if self.attempt_base.is_empty() {
+            return 0;
+        }
         self.attempt_base
             .get(&(host.to_owned(), task.to_owned()))
             .copied()
             .unwrap_or(0)
     }
 
-    /// The store writes and audit records of one event.
-    pub fn translate(&self, e: &Event) -> (Vec<Write>, Vec<AuditEntry>) {
+    /// Appends the store writes and audit records of one event to `writes` and `audit`.
+    pub fn translate(&self, e: &Event, writes: &mut Vec<Write>, audit: &mut Vec<AuditItem>) {
         let at = e.timestamp;
-        let mut writes = Vec::new();
-        let mut audit = Vec::new();
+        let mut audit = |entry| audit.push((at, entry));
         match &e.kind {
             EventKind::TaskStarted { host, task, .. }
             | EventKind::TaskRetrying { host, task, .. }
@@ -137,7 +139,7 @@ impl JournalSink {
                     at,
                     command: command.clone(),
                 });
-                audit.push(AuditEntry::CommandStart {
+                audit(AuditEntry::CommandStart {
                     host: host.clone(),
                     task: task.clone(),
                     attempt,
@@ -168,7 +170,7 @@ impl JournalSink {
                     stdout: String::new(),
                     stderr: String::new(),
                 });
-                audit.push(AuditEntry::CommandEnd {
+                audit(AuditEntry::CommandEnd {
                     host: host.clone(),
                     task: task.clone(),
                     attempt,
@@ -189,7 +191,7 @@ impl JournalSink {
                 ..
             } => {
                 let base = self.base(host, task);
-                let state_name = name_of(state);
+                let state_name = state.as_str();
                 let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
                 // A task decided without running in a resumed session must not overwrite the
                 // attempts of earlier sessions: it is an event only.
@@ -200,20 +202,20 @@ impl JournalSink {
                         task: task.clone(),
                         attempt,
                         at,
-                        state: state_name.clone(),
+                        state: state_name.to_owned(),
                         exit_code: *exit,
                         duration_ms,
                         stdout: stdout.clone(),
                         stderr: stderr.clone(),
                     });
                     if *attempts > 0 {
-                        audit.push(AuditEntry::CommandEnd {
+                        audit(AuditEntry::CommandEnd {
                             host: host.clone(),
                             task: task.clone(),
                             attempt,
                             exit_code: *exit,
                             duration_ms,
-                            outcome: state_name,
+                            outcome: state_name.to_owned(),
                         });
                     }
                 } else {
@@ -247,7 +249,7 @@ impl JournalSink {
             }),
             EventKind::HostFinished { host, state, .. } => writes.push(Write::HostState {
                 host: host.clone(),
-                state: name_of(state),
+                state: state.as_str().to_owned(),
                 at,
                 reason: None,
             }),
@@ -261,7 +263,7 @@ impl JournalSink {
                     });
                 }
                 if let Some(a) = self.audit_of(other) {
-                    audit.push(a);
+                    audit(a);
                 }
                 writes.push(Write::Event {
                     at,
@@ -273,7 +275,6 @@ impl JournalSink {
                 });
             }
         }
-        (writes, audit)
     }
 
     fn audit_of(&self, kind: &EventKind) -> Option<AuditEntry> {
@@ -379,10 +380,8 @@ fn scope_of(kind: &EventKind) -> (Option<String>, Option<String>, Option<String>
 
 impl EventSink for JournalSink {
     fn event(&mut self, event: &Event) {
-        let (writes, audit) = self.translate(event);
-        let at = event.timestamp;
         self.journal
-            .record(writes, audit.into_iter().map(|a| (at, a)).collect());
+            .record_with(|writes, audit| self.translate(event, writes, audit));
     }
 }
 

@@ -9,6 +9,7 @@ use crate::secret::Redactor;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension as _, TransactionBehavior};
+use rustc_hash::FxHashMap;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -163,7 +164,7 @@ pub struct SqliteStore {
     pub(super) opts: StoreOptions,
     /// The row of each attempt of the run being written (`apply`), loaded once per run: the
     /// table has no unique index on `(run, host, task, attempt)`, this map keeps it unique.
-    pub(super) attempt_rows: Option<(RunId, HashMap<AttemptKey, i64>)>,
+    pub(super) attempt_rows: Option<(RunId, FxHashMap<AttemptKey, i64>)>,
     /// The intent log of the run being journaled ([`RunStore::append`]).
     pub(super) intent: Option<super::sqlite_write::OpenIntent>,
 }
@@ -179,7 +180,7 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 pub(super) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    crate::timestamp::rfc3339(t, SecondsFormat::Millis)
 }
 
 pub(super) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
@@ -339,7 +340,7 @@ impl SqliteStore {
     pub(super) fn attempt_rows_of(
         &self,
         run: &str,
-    ) -> Result<HashMap<AttemptKey, i64>, StoreError> {
+    ) -> Result<FxHashMap<AttemptKey, i64>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT host, task, attempt, seq FROM task_attempts WHERE run_id = ?1")

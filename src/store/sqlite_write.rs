@@ -9,12 +9,12 @@ use super::{cap_output, state, RunId, RunStatus, SqliteStore, StoreError, Write}
 use crate::secret::Redactor;
 use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension as _, TransactionBehavior};
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// The index of the first `TaskFinished` of each attempt in `writes`.
-fn ends_by_attempt(writes: &[Write]) -> HashMap<(&str, &str, u32), usize> {
-    let mut ends = HashMap::new();
+fn ends_by_attempt(writes: &[Write]) -> FxHashMap<(&str, &str, u32), usize> {
+    let mut ends = FxHashMap::default();
     for (i, w) in writes.iter().enumerate() {
         if let Write::TaskFinished {
             host,

@@ -20,9 +20,9 @@ use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// Why the journal stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
@@ -63,11 +63,24 @@ struct Shared {
     /// Sequence number of the last record handed to the journal thread.
     enqueued: AtomicU64,
     /// Sequence number of the last record committed.
-    durable: watch::Sender<u64>,
+    durable: AtomicU64,
+    /// Commands waiting for a record to be committed: its number, and the task to wake.
+    waiting: Mutex<Vec<(u64, Waker)>>,
     failed: Mutex<Option<JournalError>>,
 }
 
 impl Shared {
+    fn new() -> Self {
+        Self {
+            inbox: Mutex::new(Inbox::default()),
+            arrived: Condvar::new(),
+            enqueued: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
+            waiting: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
+        }
+    }
+
     fn failure(&self) -> Option<JournalError> {
         self.failed
             .lock()
@@ -82,7 +95,25 @@ impl Shared {
         }
         drop(slot);
         // Wake every waiter so that it sees the failure.
-        self.durable.send_modify(|_| {});
+        let all = std::mem::take(&mut *self.waiters());
+        all.into_iter().for_each(|(_, w)| w.wake());
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Waker)>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records up to `seq` are committed: wakes the commands that waited for them, and only
+    /// those.
+    fn committed(&self, seq: u64) {
+        self.durable.store(seq, Ordering::SeqCst);
+        let mut waiting = self.waiters();
+        let (ready, left): (Vec<_>, Vec<_>) = std::mem::take(&mut *waiting)
+            .into_iter()
+            .partition(|(target, _)| *target <= seq);
+        *waiting = left;
+        drop(waiting);
+        ready.into_iter().for_each(|(_, w)| w.wake());
     }
 
     fn inbox(&self) -> std::sync::MutexGuard<'_, Inbox> {
@@ -106,14 +137,7 @@ impl std::fmt::Debug for Journal {
 impl Journal {
     /// Starts the journal thread writing run `run` into `store` and, if given, `audit`.
     pub fn start(store: Box<dyn RunStore>, audit: Option<AuditLog>, run: RunId) -> Self {
-        let (durable, _) = watch::channel(0);
-        let shared = Arc::new(Shared {
-            inbox: Mutex::new(Inbox::default()),
-            arrived: Condvar::new(),
-            enqueued: AtomicU64::new(0),
-            durable,
-            failed: Mutex::new(None),
-        });
+        let shared = Arc::new(Shared::new());
         let thread_shared = Arc::clone(&shared);
         let thread_run = run.clone();
         let thread = std::thread::Builder::new()
@@ -236,20 +260,23 @@ impl DurableWaiter {
     pub fn wait(&self) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
         let target = self.shared.enqueued.load(Ordering::SeqCst);
         let shared = Arc::clone(&self.shared);
-        let mut rx = shared.durable.subscribe();
-        async move {
-            loop {
-                if let Some(e) = shared.failure() {
-                    return Err(e);
-                }
-                if *rx.borrow_and_update() >= target {
-                    return Ok(());
-                }
-                if rx.changed().await.is_err() {
-                    return Err(JournalError::Closed);
-                }
+        std::future::poll_fn(move |cx| {
+            let settled = || match shared.failure() {
+                Some(e) => Some(Err(e)),
+                None => (shared.durable.load(Ordering::SeqCst) >= target).then_some(Ok(())),
+            };
+            if let Some(r) = settled() {
+                return Poll::Ready(r);
             }
-        }
+            let mut waiting = shared.waiters();
+            // Checked again under the lock that `committed` and `fail` take after changing
+            // the state: either this sees the change, or they see this waiter.
+            if let Some(r) = settled() {
+                return Poll::Ready(r);
+            }
+            waiting.push((target, cx.waker().clone()));
+            Poll::Pending
+        })
     }
 }
 
@@ -316,7 +343,7 @@ fn writer(mut store: Box<dyn RunStore>, mut audit: Option<AuditLog>, run: &str, 
             }
         }
         entries.clear();
-        shared.durable.send_replace(last);
+        shared.committed(last);
     }
     // Everything appended is durable already (the store checkpoints it in the background);
     // folding the rest now spares the next reader.
@@ -451,6 +478,39 @@ mod tests {
         let r = tokio::time::timeout(Duration::from_secs(5), journal.waiter().wait()).await;
         assert!(matches!(r, Ok(Err(JournalError::Failed(_)))), "{r:?}");
         assert!(journal.close().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_commit_wakes_the_waits_it_covers_and_only_those() {
+        let shared = Arc::new(Shared::new());
+        let waiter = DurableWaiter {
+            shared: Arc::clone(&shared),
+        };
+        let mut waits = Vec::new();
+        for seq in 1..=3 {
+            shared.enqueued.store(seq, Ordering::SeqCst);
+            waits.push(tokio::spawn(waiter.wait()));
+        }
+        let settle = || tokio::time::sleep(Duration::from_millis(20));
+        settle().await;
+        assert_eq!(shared.waiters().len(), 3);
+        shared.committed(2);
+        settle().await;
+        assert_eq!(
+            shared.waiters().iter().map(|w| w.0).collect::<Vec<_>>(),
+            [3]
+        );
+        let mut waits = waits.into_iter();
+        for _ in 0..2 {
+            let w = waits.next().unwrap_or_else(|| panic!("three waits"));
+            assert!(w.is_finished());
+            assert!(matches!(w.await, Ok(Ok(()))));
+        }
+        shared.fail(JournalError::Failed("disk full".into()));
+        let last = waits.next().unwrap_or_else(|| panic!("three waits"));
+        let r = tokio::time::timeout(Duration::from_secs(5), last).await;
+        assert!(matches!(r, Ok(Ok(Err(JournalError::Failed(_))))), "{r:?}");
+        assert!(shared.waiters().is_empty());
     }
 
     #[tokio::test]

@@ -277,10 +277,11 @@ async fn a_run_deferred_by_its_window_resumes_in_the_next_one_without_repeating_
     let two_am = chrono::DateTime::from_timestamp(1_796_608_800, 0).unwrap_or_default();
     let session = journal::start(&cfg, &new_run(), &windowed_spec(), Arc::new(hosts.clone()))
         .unwrap_or_else(|e| panic!("{e}"));
-    // The runner is used bare: waiting on the journal thread would let paused time jump ahead.
+    // The runner is used bare and the sink without its launch gate: waiting on the journal
+    // thread would let paused time jump ahead.
     let options = RunOptions {
         clock: Arc::new(VirtualClock::starting_at(two_am)),
-        sinks: vec![Box::new(session.sink)],
+        sinks: vec![Box::new(session.sink.without_launch_gate())],
         ..RunOptions::default()
     };
     let first = execute(windowed_spec(), Arc::new(hosts.clone()), options).await;
@@ -313,7 +314,10 @@ async fn a_run_deferred_by_its_window_resumes_in_the_next_one_without_repeating_
     let three_am = two_am + chrono::Duration::hours(1);
     let options = RunOptions {
         clock: Arc::new(VirtualClock::starting_at(three_am)),
-        sinks: vec![Box::new(session.sink), Box::new(recorder.clone())],
+        sinks: vec![
+            Box::new(session.sink.without_launch_gate()),
+            Box::new(recorder.clone()),
+        ],
         done: session.done,
         ..RunOptions::default()
     };

@@ -1221,3 +1221,108 @@ async fn verification_compares_captures_and_fails_a_host_on_mismatch() {
 /// notify hook as an operator meets them.
 #[path = "engine/hooks.rs"]
 mod hooks;
+
+/// A sink whose gate opens only when the test says: its tickets count the events it saw.
+struct GatedSink {
+    seen: Arc<std::sync::atomic::AtomicU64>,
+    gate: Arc<ManualGate>,
+}
+
+struct ManualGate {
+    seen: Arc<std::sync::atomic::AtomicU64>,
+    open_to: tokio::sync::watch::Sender<u64>,
+}
+
+impl EventSink for GatedSink {
+    fn event(&mut self, _: &sflow::engine::Event) {
+        self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn launch_gate(&self) -> Option<Arc<dyn sflow::engine::LaunchGate>> {
+        Some(Arc::clone(&self.gate) as Arc<dyn sflow::engine::LaunchGate>)
+    }
+}
+
+impl sflow::engine::LaunchGate for ManualGate {
+    fn ticket(&self) -> u64 {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn is_open(&self, ticket: u64) -> bool {
+        *self.open_to.borrow() >= ticket
+    }
+
+    fn opened(
+        &self,
+        ticket: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        let mut rx = self.open_to.subscribe();
+        Box::pin(async move {
+            let _ = rx.wait_for(|v| *v >= ticket).await;
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sinks_launch_gate_holds_each_command_until_its_start_is_let_through() {
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (open_to, _) = tokio::sync::watch::channel(0);
+    let gate = Arc::new(ManualGate {
+        seen: Arc::clone(&seen),
+        open_to,
+    });
+    let sink = GatedSink {
+        seen,
+        gate: Arc::clone(&gate),
+    };
+    let released = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let all_released = Arc::clone(&released);
+    let runner = FakeRunner::new(move |req, _| {
+        if !req.released {
+            all_released.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        Scripted::ok(secs(1))
+    });
+    let s = spec(
+        hosts(2, |_| (vec![], vec![])),
+        vec![task("a", &[0, 1], "a"), {
+            let mut t = task("b", &[0, 1], "b");
+            t.after = vec![0];
+            t
+        }],
+    );
+    let options = RunOptions {
+        clock: Arc::new(VirtualClock::starting_at(t0())),
+        sinks: vec![Box::new(sink) as Box<dyn EventSink>],
+        ..RunOptions::default()
+    };
+    let fake: Arc<dyn sflow::engine::Runner> = Arc::new(runner.clone());
+    let tasks = |runner: &FakeRunner| {
+        let mut t: Vec<_> = runner
+            .calls()
+            .iter()
+            .map(|c| format!("{}/{}", c.host, c.task))
+            .collect();
+        t.sort();
+        t
+    };
+    let steps = async {
+        tokio::time::sleep(secs(60)).await;
+        assert!(runner.calls().is_empty(), "{:?}", runner.calls());
+        // Open up to the events seen so far: both starts of `a` go, nothing after them.
+        gate.open_to.send_replace(gate.ticket_now());
+        tokio::time::sleep(secs(60)).await;
+        assert_eq!(tasks(&runner), ["h0/a", "h1/a"]);
+        gate.open_to.send_replace(u64::MAX);
+    };
+    let (result, ()) = tokio::join!(execute(s, fake, options), steps);
+    assert_eq!(result.status, RunStatus::Succeeded);
+    assert_eq!(tasks(&runner), ["h0/a", "h0/b", "h1/a", "h1/b"]);
+    assert!(released.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+impl ManualGate {
+    fn ticket_now(&self) -> u64 {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

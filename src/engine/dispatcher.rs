@@ -92,6 +92,9 @@ pub(crate) struct Dispatcher {
     pub(crate) runner: Arc<dyn Runner>,
     pub(crate) clock: Arc<dyn Clock>,
     sinks: Vec<Box<dyn EventSink>>,
+    /// The sinks' launch gate, and the commands it holds (with their tickets), in launch order.
+    gate: Option<Arc<dyn super::event::LaunchGate>>,
+    held: VecDeque<(u64, Attempt)>,
     result: ResultBuilder,
     pub(crate) secrets: Secrets,
     pub(crate) limiter: Limiter,
@@ -153,11 +156,14 @@ impl Dispatcher {
         let secrets = Secrets::new(spec.secrets.values().cloned());
         let done = super::done::resolve(&spec, options.done);
         let (tx, rx) = mpsc::unbounded_channel();
+        let gate = options.sinks.iter().find_map(|s| s.launch_gate());
         Dispatcher {
             spec: Arc::new(spec),
             runner,
             clock: options.clock,
             sinks: options.sinks,
+            gate,
+            held: VecDeque::new(),
             result: ResultBuilder::default(),
             secrets,
             limiter,
@@ -322,12 +328,17 @@ impl Dispatcher {
             }
             let next = self.timers.peek().map(|Reverse((at, _, _))| *at);
             let control_open = self.control.is_some();
+            let opened = self
+                .release()
+                .and_then(|ticket| self.gate.as_ref().map(|g| g.opened(ticket)));
+            let gated = opened.is_some();
             tokio::select! {
                 biased;
                 ctl = recv_control(&mut self.control), if control_open => match ctl {
                     Some(Control::Interrupt) => self.on_interrupt(),
                     None => self.control = None,
                 },
+                () = async { if let Some(o) = opened { o.await } }, if gated => {}
                 msg = self.rx.recv() => {
                     if let Some(msg) = msg {
                         self.on_msg(msg);
@@ -697,14 +708,37 @@ impl Dispatcher {
         self.stops.insert((h, t), stop_tx);
         self.in_flight += 1;
         self.hosts[h].in_flight += 1;
-        let a = Attempt {
+        let mut a = Attempt {
             host: h,
             task: t,
             request,
             timeout: task.timeout,
             stop: stop_rx,
         };
-        tokio::spawn(run_attempt(self.runner.clone(), a, self.tx.clone()));
+        match &self.gate {
+            Some(gate) => {
+                a.request.released = true;
+                self.held.push_back((gate.ticket(), a));
+            }
+            None => {
+                tokio::spawn(run_attempt(self.runner.clone(), a, self.tx.clone()));
+            }
+        }
+    }
+
+    /// Launches the held commands whose tickets are open, in order; the ticket of the first
+    /// one still held.
+    fn release(&mut self) -> Option<u64> {
+        let gate = self.gate.clone()?;
+        while let Some((ticket, _)) = self.held.front() {
+            if !gate.is_open(*ticket) {
+                return Some(*ticket);
+            }
+            if let Some((_, a)) = self.held.pop_front() {
+                tokio::spawn(run_attempt(self.runner.clone(), a, self.tx.clone()));
+            }
+        }
+        None
     }
 
     fn status(&self) -> super::event::RunStatus {

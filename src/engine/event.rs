@@ -38,6 +38,28 @@ impl Event {
 pub trait EventSink: Send {
     /// Receives one event.
     fn event(&mut self, event: &Event);
+
+    /// A gate that a task's command must pass before it is sent (the journal: its
+    /// `task_started` must be durable first). The engine uses the first sink's gate it finds.
+    fn launch_gate(&self) -> Option<std::sync::Arc<dyn LaunchGate>> {
+        None
+    }
+}
+
+/// Holds a task's command until what a sink recorded before it is durable. The dispatcher
+/// takes a ticket right after emitting `task_started` and launches the command once the ticket
+/// is open, waking once per opening rather than once per command.
+pub trait LaunchGate: Send + Sync {
+    /// A ticket covering every event the sink has received so far.
+    fn ticket(&self) -> u64;
+    /// Whether the command holding `ticket` may go (also once the gate has failed: the runner
+    /// then refuses the command itself).
+    fn is_open(&self, ticket: u64) -> bool;
+    /// Resolves once `ticket` is open.
+    fn opened(
+        &self,
+        ticket: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 }
 
 /// A sink that keeps every event (for tests and for library users who want the stream).

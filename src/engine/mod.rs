@@ -30,7 +30,9 @@ pub mod windows;
 
 pub use clock::{Clock, RealClock, VirtualClock};
 pub use dispatcher::{execute, Control, RunOptions};
-pub use event::{Event, EventKind, EventSink, HostState, Recorder, RunStatus, TaskState};
+pub use event::{
+    Event, EventKind, EventSink, HostState, LaunchGate, Recorder, RunStatus, TaskState,
+};
 pub use result::{ResultSink, RunResult};
 pub use runner::{CommandOutput, CommandRequest, ConnectionError, Runner};
 pub use spec::{HostSpec, RunSpec, TaskSpec, WaveSpec};

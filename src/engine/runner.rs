@@ -32,6 +32,9 @@ pub struct CommandRequest {
     pub stdin: Option<String>,
     /// Run on the controller rather than on the host.
     pub local: bool,
+    /// Released by a sink's [`LaunchGate`](super::event::LaunchGate): what the sinks recorded
+    /// before the command (its `task_started`) is already durable.
+    pub released: bool,
 }
 
 /// What a finished command gives back.

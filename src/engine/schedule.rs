@@ -387,6 +387,7 @@ impl Dispatcher {
             env,
             stdin,
             local: task.local,
+            released: false,
         };
         Ok((request, self.secrets.mask(&cmd.display)))
     }

@@ -258,7 +258,19 @@ impl DurableWaiter {
     /// Resolves once every record handed to the journal before this call is committed; fails
     /// when the journal has failed or closed first.
     pub fn wait(&self) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
-        let target = self.shared.enqueued.load(Ordering::SeqCst);
+        self.wait_for(self.shared.enqueued.load(Ordering::SeqCst))
+    }
+
+    /// The failure that stopped the journal, if any.
+    pub fn failure(&self) -> Option<JournalError> {
+        self.shared.failure()
+    }
+
+    /// Resolves once the records up to number `target` are committed (as [`Self::wait`]).
+    fn wait_for(
+        &self,
+        target: u64,
+    ) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
         let shared = Arc::clone(&self.shared);
         std::future::poll_fn(move |cx| {
             let settled = || match shared.failure() {
@@ -276,6 +288,26 @@ impl DurableWaiter {
             }
             waiting.push((target, cx.waker().clone()));
             Poll::Pending
+        })
+    }
+}
+
+/// The engine's launch gate over the journal: a task's command goes once everything recorded
+/// before it is committed, or once the journal has failed (the [`JournaledRunner`] then refuses
+/// it).
+impl crate::engine::LaunchGate for DurableWaiter {
+    fn ticket(&self) -> u64 {
+        self.shared.enqueued.load(Ordering::SeqCst)
+    }
+
+    fn is_open(&self, ticket: u64) -> bool {
+        self.shared.durable.load(Ordering::SeqCst) >= ticket || self.shared.failure().is_some()
+    }
+
+    fn opened(&self, ticket: u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let wait = self.wait_for(ticket);
+        Box::pin(async move {
+            let _ = wait.await;
         })
     }
 }
@@ -511,6 +543,99 @@ mod tests {
         let r = tokio::time::timeout(Duration::from_secs(5), last).await;
         assert!(matches!(r, Ok(Ok(Err(JournalError::Failed(_))))), "{r:?}");
         assert!(shared.waiters().is_empty());
+    }
+
+    /// Runs nothing, but fails the command unless its `task_started` is in the run's intent
+    /// log on disk when it is sent.
+    struct ChecksIntentLog {
+        log: std::path::PathBuf,
+        sent: Arc<AtomicU64>,
+    }
+
+    impl crate::engine::Runner for ChecksIntentLog {
+        fn run(&self, req: crate::engine::CommandRequest) -> crate::engine::runner::RunFuture {
+            let (writes, _, _) = crate::store::intent::read_from(&self.log, 0)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let durable = writes.iter().any(|w| {
+                matches!(w, Write::TaskStarted { host, task, .. }
+                    if *host == req.host && *task == req.task)
+            });
+            self.sent.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                Ok(crate::engine::CommandOutput {
+                    exit: Some(if durable { 0 } else { 1 }),
+                    ..Default::default()
+                })
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_command_is_sent_after_its_start_is_in_the_intent_log() {
+        use crate::engine::{execute, HostSpec, RunOptions, RunSpec, TaskSpec, WaveSpec};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let all: Vec<usize> = (0..40).collect();
+        let tasks = (0..4)
+            .map(|k| {
+                let mut t = TaskSpec::new(format!("t{k}"), all.clone(), format!("step {k}"));
+                if k > 0 {
+                    t.after = vec![k - 1];
+                }
+                t
+            })
+            .collect();
+        let mut spec = RunSpec {
+            workflow: "gate".into(),
+            hosts: (0..40).map(|i| HostSpec::named(format!("h{i}"))).collect(),
+            tasks,
+            waves: vec![WaveSpec {
+                name: "all".into(),
+                hosts: all,
+            }],
+            ..RunSpec::default()
+        };
+        spec.limits.max_servers = Some(10);
+        let cfg = SessionConfig {
+            state: dir.path().join("state.db"),
+            audit: Some(dir.path().join("audit.jsonl")),
+            redactor: Redactor::default(),
+            operator: "tester@ctl".into(),
+        };
+        let run = fixtures::new_run("gate", std::process::id());
+        let sent = Arc::new(AtomicU64::new(0));
+        // The run's id is known once the session starts; the log's path follows from it.
+        let probe = Arc::new(Mutex::new(None::<std::path::PathBuf>));
+        struct Deferred(Arc<Mutex<Option<std::path::PathBuf>>>, Arc<AtomicU64>);
+        impl crate::engine::Runner for Deferred {
+            fn run(&self, req: crate::engine::CommandRequest) -> crate::engine::runner::RunFuture {
+                let log = self
+                    .0
+                    .lock()
+                    .ok()
+                    .and_then(|p| p.clone())
+                    .unwrap_or_default();
+                ChecksIntentLog {
+                    log,
+                    sent: Arc::clone(&self.1),
+                }
+                .run(req)
+            }
+        }
+        let inner = Arc::new(Deferred(Arc::clone(&probe), Arc::clone(&sent)));
+        let session =
+            crate::journal::start(&cfg, &run, &spec, inner).unwrap_or_else(|e| panic!("{e}"));
+        *probe.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(crate::store::intent::path_of(&cfg.state, &session.run));
+        let options = RunOptions {
+            sinks: vec![Box::new(session.sink)],
+            ..RunOptions::default()
+        };
+        let result = execute(spec, session.runner, options).await;
+        assert_eq!(sent.load(Ordering::SeqCst), 160);
+        assert_eq!(result.status, crate::engine::RunStatus::Succeeded);
+        assert_eq!(session.status.failure(), None);
     }
 
     #[tokio::test]

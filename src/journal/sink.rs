@@ -54,6 +54,8 @@ pub struct JournalSink {
     /// Tasks an earlier session finished: a resumed engine settles them from the journal
     /// (`RunOptions::done`) without running them, and their events are not journaled again.
     done_before: HashSet<HostTask>,
+    /// Offer the engine the launch gate (always, outside tests).
+    gated: bool,
 }
 
 impl std::fmt::Debug for JournalSink {
@@ -85,7 +87,17 @@ impl JournalSink {
             attempt_base,
             captures,
             done_before,
+            gated: true,
         }
+    }
+
+    /// The sink without its launch gate, for tests on tokio's paused clock: the dispatcher
+    /// waiting on the journal thread would let paused time jump ahead. Commands are then held
+    /// only by a [`JournaledRunner`], if the test uses one.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn without_launch_gate(mut self) -> Self {
+        self.gated = false;
+        self
     }
 
     fn was_done_before(&self, host: &str, task: &str) -> bool {
@@ -379,6 +391,11 @@ fn scope_of(kind: &EventKind) -> (Option<String>, Option<String>, Option<String>
 }
 
 impl EventSink for JournalSink {
+    fn launch_gate(&self) -> Option<Arc<dyn crate::engine::LaunchGate>> {
+        self.gated
+            .then(|| Arc::new(self.journal.waiter()) as Arc<dyn crate::engine::LaunchGate>)
+    }
+
     fn event(&mut self, event: &Event) {
         self.journal
             .record_with(|writes, audit| self.translate(event, writes, audit));
@@ -402,10 +419,18 @@ impl JournaledRunner {
 
 impl Runner for JournaledRunner {
     fn run(&self, req: crate::engine::CommandRequest) -> RunFuture {
-        let durable = self.waiter.wait();
+        // A command the engine released through the sink's launch gate has its start
+        // committed already; others (rollback steps, verifications) wait here.
+        let durable = (!req.released).then(|| self.waiter.wait());
+        let failed = self.waiter.failure();
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
-            if let Err(e) = durable.await {
+            let ready = match (durable, failed) {
+                (_, Some(e)) => Err(e),
+                (Some(durable), None) => durable.await,
+                (None, None) => Ok(()),
+            };
+            if let Err(e) = ready {
                 return Err(ConnectionError {
                     host: req.host.clone(),
                     message: format!("not sent: {e}"),

@@ -258,16 +258,9 @@ impl Redactor {
         self.values.iter().any(|v| text.contains(v.as_str()))
     }
 
-    /// Serialises `value` as JSON with every secret redacted. A value whose serialised form
-    /// cannot contain a secret is written directly; otherwise (a secret that JSON would escape,
-    /// or one that appears in the text) it goes through [`Redactor::redact_json`].
-    pub fn to_json_vec<T: serde::Serialize>(&self, value: &T) -> serde_json::Result<Vec<u8>> {
-        let mut line = Vec::new();
-        self.write_json(&mut line, value)?;
-        Ok(line)
-    }
-
-    /// Appends `value` as JSON with every secret redacted to `out` (as [`Redactor::to_json_vec`]).
+    /// Appends `value` to `out` as JSON with every secret redacted. A value whose serialised
+    /// form cannot contain a secret is written directly; otherwise (a secret that JSON would
+    /// escape, or one that appears in the text) it goes through [`Redactor::redact_json`].
     pub fn write_json<T: serde::Serialize>(
         &self,
         out: &mut Vec<u8>,
@@ -340,10 +333,16 @@ mod tests {
                 command: &format!("echo {CANARY} pa\"ss\\wd"),
                 list: vec![CANARY, "fine"],
             };
-            let line = r.to_json_vec(&rec).unwrap_or_else(|e| panic!("{e}"));
+            // Appended after what `out` held, which stays.
+            let mut line = b"> ".to_vec();
+            r.write_json(&mut line, &rec)
+                .unwrap_or_else(|e| panic!("{e}"));
             let text = String::from_utf8(line).unwrap_or_else(|e| panic!("{e}"));
+            let text = text
+                .strip_prefix("> ")
+                .unwrap_or_else(|| panic!("prefix lost: {text}"));
             let back: serde_json::Value =
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+                serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}"));
             let mut expected = serde_json::to_value(&rec).unwrap_or_else(|e| panic!("{e}"));
             r.redact_json(&mut expected);
             assert_eq!(back, expected, "{text}");
@@ -358,9 +357,11 @@ mod tests {
             command: "true",
             list: vec![],
         };
+        let mut line = Vec::new();
+        assert!(r.write_json(&mut line, &rec).is_ok());
         assert_eq!(
-            r.to_json_vec(&rec).ok().map(String::from_utf8),
-            Some(Ok(r#"{"command":"true","list":[]}"#.to_owned()))
+            String::from_utf8(line).ok().as_deref(),
+            Some(r#"{"command":"true","list":[]}"#)
         );
     }
 

@@ -729,7 +729,7 @@ impl Dispatcher {
     /// Launches the held commands whose tickets are open, in order; the ticket of the first
     /// one still held.
     fn release(&mut self) -> Option<u64> {
-        let gate = self.gate.clone()?;
+        let gate = self.gate.as_deref()?;
         while let Some((ticket, _)) = self.held.front() {
             if !gate.is_open(*ticket) {
                 return Some(*ticket);

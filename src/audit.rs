@@ -313,7 +313,12 @@ impl Head {
 
 /// SHA-256 (hex) of one line, without its newline: the chain's canonical form.
 pub fn line_hash(line: &[u8]) -> String {
-    hex::encode(Sha256::digest(line))
+    // `hex::encode` collects the digits one `char` at a time; this is on the journal's path
+    // twice per task.
+    let mut digits = [0u8; 64];
+    // Cannot fail: a SHA-256 digest is 32 bytes, 64 digits.
+    let _ = hex::encode_to_slice(Sha256::digest(line), &mut digits);
+    String::from_utf8_lossy(&digits).into_owned()
 }
 
 /// Appends the record of a command's start or end to `out` as one JSON line, the exact text

@@ -66,6 +66,19 @@ fn check(path: &Path) -> VerifyReport {
 }
 
 #[test]
+fn a_line_hash_is_the_lowercase_hex_sha256_of_the_line() {
+    // FIPS 180-2's example for "abc", and the empty line.
+    assert_eq!(
+        line_hash(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        line_hash(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+}
+
+#[test]
 fn an_intact_log_verifies_and_is_private() {
     let (_d, path) = log_with(7);
     let r = check(&path);

@@ -366,7 +366,11 @@ fn writer(mut store: Box<dyn RunStore>, mut audit: Option<AuditLog>, run: &str, 
             entries.clear();
             continue;
         }
-        if let Err(e) = store.append(run, std::mem::take(&mut writes)) {
+        // The empty list goes to the inbox at the next take: sized like the last one, so
+        // that the engine's thread does not grow it record by record under the inbox's lock.
+        let room = writes.capacity();
+        let batch = std::mem::replace(&mut writes, Vec::with_capacity(room));
+        if let Err(e) = store.append(run, batch) {
             shared.fail(JournalError::Failed(e.to_string()));
             continue;
         }

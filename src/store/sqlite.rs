@@ -169,7 +169,26 @@ pub struct SqliteStore {
     pub(super) intent: Option<super::sqlite_write::OpenIntent>,
 }
 
-type AttemptKey = (String, String, u32);
+/// An attempt's key in [`SqliteStore::attempt_rows`]: `host`, `task` and `attempt` joined by
+/// NUL (which no name holds), so that a lookup can reuse one buffer instead of allocating.
+type AttemptKey = String;
+
+/// Writes the [`AttemptKey`] of `(host, task, attempt)` into `buf` and returns it.
+pub(super) fn attempt_key<'b>(
+    buf: &'b mut String,
+    host: &str,
+    task: &str,
+    attempt: u32,
+) -> &'b str {
+    use std::fmt::Write as _;
+    buf.clear();
+    buf.push_str(host);
+    buf.push('\0');
+    buf.push_str(task);
+    buf.push('\0');
+    let _ = write!(buf, "{attempt}");
+    buf
+}
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -347,7 +366,9 @@ impl SqliteStore {
             .map_err(|e| self.err(&e))?;
         let rows = stmt
             .query_map([run], |r| {
-                Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?))
+                let (host, task): (String, String) = (r.get(0)?, r.get(1)?);
+                let key = attempt_key(&mut String::new(), &host, &task, r.get(2)?).to_owned();
+                Ok((key, r.get(3)?))
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.err(&e));

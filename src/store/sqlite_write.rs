@@ -4,7 +4,7 @@
 
 use super::checkpointer::Checkpointer;
 use super::intent::{self, IntentLog};
-use super::sqlite::{db_err, ts};
+use super::sqlite::{attempt_key, db_err, ts};
 use super::{cap_output, state, RunId, RunStatus, SqliteStore, StoreError, Write};
 use crate::secret::Redactor;
 use chrono::Utc;
@@ -134,8 +134,8 @@ impl SqliteStore {
         // An attempt that starts and ends within one batch (every attempt shorter than the
         // time between checkpoints) becomes one row written once.
         let ends = ends_by_attempt(writes);
-        rows.reserve(writes.len() / 2);
         let mut merged = vec![false; writes.len()];
+        let mut scratch = String::new();
         for (i, w) in writes.iter().enumerate() {
             match w {
                 Write::RunStatus { status, at } => {
@@ -172,8 +172,8 @@ impl SqliteStore {
                     at,
                     command,
                 } => {
-                    let key = (host.clone(), task.clone(), *attempt);
-                    if let Some(&seq) = rows.get(&key) {
+                    let key = attempt_key(&mut scratch, host, task, *attempt);
+                    if let Some(&seq) = rows.get(key) {
                         tx.prepare_cached(
                             "UPDATE task_attempts SET state = ?2, started_at = ?3, command = ?4
                              WHERE seq = ?1",
@@ -215,7 +215,7 @@ impl SqliteStore {
                             ])
                             .map_err(err)?;
                         merged[j] = true;
-                        rows.insert(key, tx.last_insert_rowid());
+                        rows.insert(key.to_owned(), tx.last_insert_rowid());
                     } else {
                         insert_start
                             .execute(params![
@@ -228,7 +228,7 @@ impl SqliteStore {
                                 red(command)
                             ])
                             .map_err(err)?;
-                        rows.insert(key, tx.last_insert_rowid());
+                        rows.insert(key.to_owned(), tx.last_insert_rowid());
                     }
                 }
                 Write::TaskFinished { .. } if merged[i] => {}
@@ -245,8 +245,8 @@ impl SqliteStore {
                 } => {
                     let (out, errs) = (kept(clean, stdout), kept(clean, stderr));
                     let duration = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
-                    let key = (host.clone(), task.clone(), *attempt);
-                    if let Some(&seq) = rows.get(&key) {
+                    let key = attempt_key(&mut scratch, host, task, *attempt);
+                    if let Some(&seq) = rows.get(key) {
                         update_end
                             .execute(params![seq, state, ts(*at), exit_code, duration, out, errs])
                             .map_err(err)?;
@@ -271,7 +271,7 @@ impl SqliteStore {
                             ])
                         })
                         .map_err(err)?;
-                        rows.insert(key, tx.last_insert_rowid());
+                        rows.insert(key.to_owned(), tx.last_insert_rowid());
                     }
                 }
                 Write::Captured {

@@ -1326,3 +1326,52 @@ impl ManualGate {
         self.seen.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// A sink that notes whether each event came by reference or by value.
+struct HowSink(Arc<std::sync::Mutex<Vec<(bool, sflow::engine::Event)>>>);
+
+impl EventSink for HowSink {
+    fn event(&mut self, e: &sflow::engine::Event) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((false, e.clone()));
+    }
+
+    fn event_owned(&mut self, e: sflow::engine::Event) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((true, e));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_sink_gets_each_event_by_value_and_the_others_the_same_events_by_reference() {
+    let (first, last) = (Arc::default(), Arc::default());
+    let runner = FakeRunner::new(|_, _| Scripted::ok(secs(1)));
+    let s = spec(
+        hosts(2, |_| (vec![], vec![])),
+        vec![task("a", &[0, 1], "a")],
+    );
+    let options = RunOptions {
+        clock: Arc::new(VirtualClock::starting_at(t0())),
+        sinks: vec![
+            Box::new(HowSink(Arc::clone(&first))) as Box<dyn EventSink>,
+            Box::new(HowSink(Arc::clone(&last))),
+        ],
+        ..RunOptions::default()
+    };
+    let result = execute(s, Arc::new(runner), options).await;
+    assert_eq!(result.status, RunStatus::Succeeded);
+    let take = |v: &Arc<std::sync::Mutex<Vec<(bool, sflow::engine::Event)>>>| {
+        std::mem::take(&mut *v.lock().unwrap_or_else(|e| e.into_inner()))
+    };
+    let (first, last) = (take(&first), take(&last));
+    assert!(first.len() > 4, "{first:?}");
+    assert!(first.iter().all(|(owned, _)| !owned));
+    assert!(last.iter().all(|(owned, _)| *owned));
+    let events =
+        |v: Vec<(bool, sflow::engine::Event)>| v.into_iter().map(|(_, e)| e).collect::<Vec<_>>();
+    assert_eq!(events(first), events(last));
+}

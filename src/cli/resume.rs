@@ -243,11 +243,14 @@ pub fn run(args: &ResumeArgs) -> ExitCode {
         } else {
             Box::new(PlainReporter::new(std::io::stderr()))
         };
-        let mut sinks = vec![reporter, Box::new(session.sink) as Box<dyn EventSink>];
+        let mut sinks = vec![reporter];
         let notify = notify.map(|(sink, handle)| {
             sinks.push(Box::new(sink));
             handle
         });
+        // Last: the engine gives the last sink its events by value, which spares the journal
+        // a copy of each.
+        sinks.push(Box::new(session.sink));
         let result =
             super::run::execute_live(spec, session.runner, sinks, args.yes, session.done).await;
         transport.close().await;

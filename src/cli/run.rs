@@ -407,11 +407,14 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
             RunFormat::Human => Box::new(PlainReporter::new(std::io::stderr())),
         };
-        let mut sinks = vec![sink, Box::new(journal.sink) as Box<dyn EventSink>];
+        let mut sinks = vec![sink];
         let notify = notify.map(|(sink, handle)| {
             sinks.push(Box::new(sink));
             handle
         });
+        // Last: the engine gives the last sink its events by value, which spares the journal
+        // a copy of each.
+        sinks.push(Box::new(journal.sink));
         let result = execute_live(spec, journal.runner, sinks, args.yes, journal.done).await;
         transport.close().await;
         if let Some(handle) = notify {

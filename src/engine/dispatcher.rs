@@ -203,8 +203,11 @@ impl Dispatcher {
             kind,
         };
         self.result.apply(&ev);
-        for s in &mut self.sinks {
-            s.event(&ev);
+        if let Some((last, others)) = self.sinks.split_last_mut() {
+            for s in others {
+                s.event(&ev);
+            }
+            last.event_owned(ev);
         }
     }
 

@@ -39,6 +39,12 @@ pub trait EventSink: Send {
     /// Receives one event.
     fn event(&mut self, event: &Event);
 
+    /// Receives one event to keep: the engine gives each event by value to the last of its
+    /// sinks, so that a sink that stores events (the journal) takes them without copying.
+    fn event_owned(&mut self, event: Event) {
+        self.event(&event);
+    }
+
     /// A gate that a task's command must pass before it is sent (the journal: its
     /// `task_started` must be durable first). The engine uses the first sink's gate it finds.
     fn launch_gate(&self) -> Option<std::sync::Arc<dyn LaunchGate>> {

@@ -1,10 +1,10 @@
-//! The journal: takes a run's records (store [`Write`]s and [`AuditEntry`]s) from the event
-//! stream without blocking it, makes them durable from one thread in groups (one append to the
+//! The journal: takes a run's engine events without blocking the engine, turns them into
+//! store [`Write`]s and [`AuditEntry`]s and makes them durable from one thread in groups (one append to the
 //! store, which for SQLite is one `write` to the run's intent log, and one audit append per
 //! batch), and lets a command wait until everything recorded before it is durable, so that a
 //! task's start is on disk before its command is sent.
 //!
-//! Ordering: records are committed in the order [`Journal::record`] was called. A
+//! Ordering: records (events) are committed in the order they were handed over. A
 //! [`DurableWaiter::wait`] started after a record resolves only once that record is committed
 //! (or fails once the journal has failed: a command that cannot be journaled is not sent).
 
@@ -12,9 +12,11 @@ mod session;
 mod sink;
 
 pub use session::{resume, start, JournalStatus, Session, SessionConfig, SessionError};
+use sink::Translator;
 pub use sink::{JournalSink, JournaledRunner};
 
 use crate::audit::{AuditEntry, AuditLog};
+use crate::engine::Event;
 use crate::store::{RunId, RunStore, Write};
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -43,8 +45,13 @@ pub type AuditItem = (DateTime<Utc>, AuditEntry);
 /// Records handed over and not yet taken by the journal thread.
 #[derive(Default)]
 struct Inbox {
+    /// Engine events, translated on the journal thread.
+    events: Vec<Event>,
+    /// Records handed over ready-made (tests), committed before the events of their batch.
     writes: Vec<Write>,
     audit: Vec<AuditItem>,
+    /// How the journal thread is to translate events, once the sink gives it.
+    translator: Option<Translator>,
     /// Sequence number of the last record in the inbox.
     last: u64,
     /// Records in the inbox.
@@ -165,32 +172,36 @@ impl Journal {
         &self.run
     }
 
-    /// Hands records to the journal thread; returns at once (tests: the sink uses
-    /// [`Journal::record_with`]).
+    /// Hands records to the journal thread ready-made; returns at once (tests: the sink hands
+    /// over events).
     #[cfg(test)]
     pub fn record(&self, writes: Vec<Write>, audit: Vec<AuditItem>) {
-        self.record_with(|w, a| {
-            w.extend(writes);
-            a.extend(audit);
+        self.record_with(|inbox| {
+            inbox.writes.extend(writes);
+            inbox.audit.extend(audit);
         });
     }
 
-    /// Hands over the records `fill` appends to the two lists it is given (straight into the
-    /// journal thread's inbox); returns at once. What `fill` adds is one record for
-    /// [`DurableWaiter::wait`].
-    pub fn record_with(&self, fill: impl FnOnce(&mut Vec<Write>, &mut Vec<AuditItem>)) {
+    /// Hands one engine event to the journal thread, which translates it into store writes and
+    /// audit records; returns at once. The event is one record for [`DurableWaiter::wait`].
+    pub fn record_event(&self, event: Event) {
+        self.record_with(|inbox| inbox.events.push(event));
+    }
+
+    /// Sets how the journal thread translates events, before the first is recorded.
+    fn set_translator(&self, translator: Translator) {
+        self.shared.inbox().translator = Some(translator);
+    }
+
+    /// Adds one record to the inbox with `fill`, under the inbox's lock.
+    fn record_with(&self, fill: impl FnOnce(&mut Inbox)) {
         let mut inbox = self.shared.inbox();
         if inbox.closed {
             drop(inbox);
             self.shared.fail(JournalError::Closed);
             return;
         }
-        let before = (inbox.writes.len(), inbox.audit.len());
-        let inbox = &mut *inbox;
-        fill(&mut inbox.writes, &mut inbox.audit);
-        if (inbox.writes.len(), inbox.audit.len()) == before {
-            return;
-        }
+        fill(&mut inbox);
         inbox.records += 1;
         // Numbered under the inbox's lock, so that the durable watermark covers exactly the
         // records the journal thread has taken.
@@ -321,9 +332,19 @@ pub const GATHER: usize = 64;
 /// Longest time the first record of a batch waits for [`GATHER`] others.
 pub const LINGER: Duration = Duration::from_micros(200);
 
-/// Takes everything in the inbox, waiting for records while it is empty and, once one has
-/// come, up to [`LINGER`] for [`GATHER`] of them; `None` once it is closed and empty.
-fn take(shared: &Shared, writes: &mut Vec<Write>, audit: &mut Vec<AuditItem>) -> Option<u64> {
+/// What the journal thread takes from the inbox at once.
+#[derive(Default)]
+struct Batch {
+    events: Vec<Event>,
+    writes: Vec<Write>,
+    audit: Vec<AuditItem>,
+    translator: Translator,
+}
+
+/// Takes everything in the inbox into `batch`, waiting for records while it is empty and,
+/// once one has come, up to [`LINGER`] for [`GATHER`] of them; `None` once it is closed and
+/// empty.
+fn take(shared: &Shared, batch: &mut Batch) -> Option<u64> {
     let mut inbox = shared.inbox();
     while inbox.records == 0 {
         if inbox.closed {
@@ -350,29 +371,44 @@ fn take(shared: &Shared, writes: &mut Vec<Write>, audit: &mut Vec<AuditItem>) ->
     }
     inbox.wake_at = 0;
     inbox.records = 0;
-    std::mem::swap(&mut inbox.writes, writes);
-    std::mem::swap(&mut inbox.audit, audit);
+    // The batch's lists are empty: swapping hands the inbox their room.
+    std::mem::swap(&mut inbox.events, &mut batch.events);
+    std::mem::swap(&mut inbox.writes, &mut batch.writes);
+    std::mem::swap(&mut inbox.audit, &mut batch.audit);
+    if let Some(t) = inbox.translator.take() {
+        batch.translator = t;
+    }
     Some(inbox.last)
 }
 
 fn writer(mut store: Box<dyn RunStore>, mut audit: Option<AuditLog>, run: &str, shared: &Shared) {
-    let mut writes = Vec::new();
-    let mut entries = Vec::new();
-    while let Some(last) = take(shared, &mut writes, &mut entries) {
+    let mut batch = Batch::default();
+    while let Some(last) = take(shared, &mut batch) {
         if shared.failure().is_some() {
             // Keep taking so that the inbox does not grow, but write nothing after a failure:
             // the journal must not have holes.
-            writes.clear();
-            entries.clear();
+            batch.events.clear();
+            batch.writes.clear();
+            batch.audit.clear();
             continue;
         }
-        // The empty list goes to the inbox at the next take: sized like the last one, so
-        // that the engine's thread does not grow it record by record under the inbox's lock.
-        let room = writes.capacity();
-        let batch = std::mem::replace(&mut writes, Vec::with_capacity(room));
-        if let Err(e) = store.append(run, batch) {
-            shared.fail(JournalError::Failed(e.to_string()));
-            continue;
+        let Batch {
+            events,
+            writes,
+            audit: entries,
+            translator,
+        } = &mut batch;
+        for e in events.drain(..) {
+            translator.translate(e, writes, entries);
+        }
+        if !writes.is_empty() {
+            // The store keeps the list; the next one is sized like it.
+            let room = writes.capacity();
+            let writes = std::mem::replace(writes, Vec::with_capacity(room));
+            if let Err(e) = store.append(run, writes) {
+                shared.fail(JournalError::Failed(e.to_string()));
+                continue;
+            }
         }
         if let Some(log) = audit.as_mut().filter(|_| !entries.is_empty()) {
             if let Err(e) = log.append_batch(Some(run), entries.drain(..)) {

@@ -43,17 +43,11 @@ fn kind_and_detail(kind: &EventKind) -> (String, serde_json::Value) {
     (name, v)
 }
 
-/// An engine event sink writing the run's journal and audit log.
+/// An engine event sink writing the run's journal and audit log. It hands each event to the
+/// journal thread as it is; the [`Translator`] there turns it into store writes and audit
+/// records, off the engine's thread.
 pub struct JournalSink {
     journal: Journal,
-    operator: String,
-    /// Attempts made by earlier sessions of this run (a resume continues their numbering).
-    attempt_base: HashMap<(String, String), u32>,
-    /// Task name → capture name.
-    captures: HashMap<String, String>,
-    /// Tasks an earlier session finished: a resumed engine settles them from the journal
-    /// (`RunOptions::done`) without running them, and their events are not journaled again.
-    done_before: HashSet<HostTask>,
     /// Offer the engine the launch gate (always, outside tests).
     gated: bool,
 }
@@ -81,12 +75,14 @@ impl JournalSink {
             .iter()
             .filter_map(|t| t.capture.clone().map(|c| (t.name.clone(), c)))
             .collect();
-        Self {
-            journal,
+        journal.set_translator(Translator {
             operator,
             attempt_base,
             captures,
             done_before,
+        });
+        Self {
+            journal,
             gated: true,
         }
     }
@@ -100,13 +96,6 @@ impl JournalSink {
         self
     }
 
-    fn was_done_before(&self, host: &str, task: &str) -> bool {
-        !self.done_before.is_empty()
-            && self
-                .done_before
-                .contains(&(host.to_owned(), task.to_owned()))
-    }
-
     /// The waiter the [`JournaledRunner`] uses.
     pub fn waiter(&self) -> DurableWaiter {
         self.journal.waiter()
@@ -115,6 +104,28 @@ impl JournalSink {
     /// The journal (to close it and see whether it failed).
     pub fn into_journal(self) -> Journal {
         self.journal
+    }
+}
+
+/// Turns engine events into store writes and audit records, on the journal thread.
+#[derive(Debug, Default)]
+pub(super) struct Translator {
+    operator: String,
+    /// Attempts made by earlier sessions of this run (a resume continues their numbering).
+    attempt_base: HashMap<(String, String), u32>,
+    /// Task name → capture name.
+    captures: HashMap<String, String>,
+    /// Tasks an earlier session finished: a resumed engine settles them from the journal
+    /// (`RunOptions::done`) without running them, and their events are not journaled again.
+    done_before: HashSet<HostTask>,
+}
+
+impl Translator {
+    fn was_done_before(&self, host: &str, task: &str) -> bool {
+        !self.done_before.is_empty()
+            && self
+                .done_before
+                .contains(&(host.to_owned(), task.to_owned()))
     }
 
     fn base(&self, host: &str, task: &str) -> u32 {
@@ -127,15 +138,41 @@ impl JournalSink {
             .unwrap_or(0)
     }
 
-    /// Appends the store writes and audit records of one event to `writes` and `audit`.
-    pub fn translate(&self, e: &Event, writes: &mut Vec<Write>, audit: &mut Vec<AuditItem>) {
+    /// Appends the store writes and audit records of one event to `writes` and `audit`,
+    /// moving the event's texts into them.
+    pub(super) fn translate(&self, e: Event, writes: &mut Vec<Write>, audit: &mut Vec<AuditItem>) {
         let at = e.timestamp;
         let mut audit = |entry| audit.push((at, entry));
         match &e.kind {
             EventKind::TaskStarted { host, task, .. }
             | EventKind::TaskRetrying { host, task, .. }
             | EventKind::TaskFinished { host, task, .. }
-                if self.was_done_before(host, task) => {}
+                if self.was_done_before(host, task) =>
+            {
+                return
+            }
+            // A task decided without running in a resumed session must not overwrite the
+            // attempts of earlier sessions: it is an event only.
+            EventKind::TaskFinished {
+                host,
+                task,
+                attempts: 0,
+                ..
+            } if self.base(host, task) > 0 => {
+                let (kind, detail) = kind_and_detail(&e.kind);
+                writes.push(Write::Event {
+                    at,
+                    kind,
+                    wave: None,
+                    host: Some(host.clone()),
+                    task: Some(task.clone()),
+                    detail,
+                });
+                return;
+            }
+            _ => {}
+        }
+        match e.kind {
             EventKind::TaskStarted {
                 host,
                 task,
@@ -143,19 +180,19 @@ impl JournalSink {
                 command,
                 ..
             } => {
-                let attempt = self.base(host, task) + attempt;
-                writes.push(Write::TaskStarted {
-                    host: host.clone(),
-                    task: task.clone(),
-                    attempt,
-                    at,
-                    command: command.clone(),
-                });
+                let attempt = self.base(&host, &task) + attempt;
                 audit(AuditEntry::CommandStart {
                     host: host.clone(),
                     task: task.clone(),
                     attempt,
                     command: command.clone(),
+                });
+                writes.push(Write::TaskStarted {
+                    host,
+                    task,
+                    attempt,
+                    at,
+                    command,
                 });
             }
             EventKind::TaskRetrying {
@@ -165,23 +202,12 @@ impl JournalSink {
                 failure,
                 ..
             } => {
-                let attempt = self.base(host, task) + attempt;
+                let attempt = self.base(&host, &task) + attempt;
                 let exit_code = match failure {
-                    crate::engine::event::Failure::Exit { code } => *code,
+                    crate::engine::event::Failure::Exit { code } => code,
                     _ => None,
                 };
-                let outcome = name_of(failure);
-                writes.push(Write::TaskFinished {
-                    host: host.clone(),
-                    task: task.clone(),
-                    attempt,
-                    at,
-                    state: "failed".to_owned(),
-                    exit_code,
-                    duration_ms: 0,
-                    stdout: String::new(),
-                    stderr: String::new(),
-                });
+                let outcome = name_of(&failure);
                 audit(AuditEntry::CommandEnd {
                     host: host.clone(),
                     task: task.clone(),
@@ -189,6 +215,17 @@ impl JournalSink {
                     exit_code,
                     duration_ms: 0,
                     outcome: format!("retry ({outcome})"),
+                });
+                writes.push(Write::TaskFinished {
+                    host,
+                    task,
+                    attempt,
+                    at,
+                    state: "failed".to_owned(),
+                    exit_code,
+                    duration_ms: 0,
+                    stdout: String::new(),
+                    stderr: String::new(),
                 });
             }
             EventKind::TaskFinished {
@@ -202,79 +239,65 @@ impl JournalSink {
                 stderr,
                 ..
             } => {
-                let base = self.base(host, task);
+                // Attempts of earlier sessions with none now were settled above.
+                let attempt = self.base(&host, &task) + attempts;
                 let state_name = state.as_str();
                 let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-                // A task decided without running in a resumed session must not overwrite the
-                // attempts of earlier sessions: it is an event only.
-                if *attempts > 0 || base == 0 {
-                    let attempt = base + attempts;
-                    writes.push(Write::TaskFinished {
+                if attempts > 0 {
+                    audit(AuditEntry::CommandEnd {
                         host: host.clone(),
                         task: task.clone(),
                         attempt,
-                        at,
-                        state: state_name.to_owned(),
-                        exit_code: *exit,
+                        exit_code: exit,
                         duration_ms,
-                        stdout: stdout.clone(),
-                        stderr: stderr.clone(),
+                        outcome: state_name.to_owned(),
                     });
-                    if *attempts > 0 {
-                        audit(AuditEntry::CommandEnd {
-                            host: host.clone(),
-                            task: task.clone(),
-                            attempt,
-                            exit_code: *exit,
-                            duration_ms,
-                            outcome: state_name.to_owned(),
-                        });
-                    }
-                } else {
-                    let (kind, detail) = kind_and_detail(&e.kind);
-                    writes.push(Write::Event {
+                }
+                let captured = match self.captures.get(&task) {
+                    Some(name) if state.is_done() && attempts > 0 => Some(Write::Captured {
+                        host: host.clone(),
+                        task: task.clone(),
+                        name: name.clone(),
+                        value: stdout.trim_end().to_owned(),
                         at,
-                        kind,
-                        wave: None,
-                        host: Some(host.clone()),
-                        task: Some(task.clone()),
-                        detail,
-                    });
-                }
-                if state.is_done() && *attempts > 0 {
-                    if let Some(name) = self.captures.get(task) {
-                        writes.push(Write::Captured {
-                            host: host.clone(),
-                            task: task.clone(),
-                            name: name.clone(),
-                            value: stdout.trim_end().to_owned(),
-                            at,
-                        });
-                    }
-                }
+                    }),
+                    _ => None,
+                };
+                writes.push(Write::TaskFinished {
+                    host,
+                    task,
+                    attempt,
+                    at,
+                    state: state_name.to_owned(),
+                    exit_code: exit,
+                    duration_ms,
+                    stdout,
+                    stderr,
+                });
+                writes.extend(captured);
             }
             EventKind::HostStarted { host, .. } => writes.push(Write::HostState {
-                host: host.clone(),
+                host,
                 state: "running".to_owned(),
                 at,
                 reason: None,
             }),
             EventKind::HostFinished { host, state, .. } => writes.push(Write::HostState {
-                host: host.clone(),
+                host,
                 state: state.as_str().to_owned(),
                 at,
                 reason: None,
             }),
             other => {
-                let (kind, detail) = kind_and_detail(other);
-                let (wave, host, task) = scope_of(other);
+                let (kind, detail) = kind_and_detail(&other);
+                let (wave, host, task) = scope_of(&other);
                 if let EventKind::RunFinished { status, .. } = other {
                     writes.push(Write::RunStatus {
-                        status: run_status(*status),
+                        status: run_status(status),
                         at,
                     });
                 }
-                if let Some(a) = self.audit_of(other) {
+                if let Some(a) = self.audit_of(&other) {
                     audit(a);
                 }
                 writes.push(Write::Event {
@@ -397,8 +420,11 @@ impl EventSink for JournalSink {
     }
 
     fn event(&mut self, event: &Event) {
-        self.journal
-            .record_with(|writes, audit| self.translate(event, writes, audit));
+        self.journal.record_event(event.clone());
+    }
+
+    fn event_owned(&mut self, event: Event) {
+        self.journal.record_event(event);
     }
 }
 

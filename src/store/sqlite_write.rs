@@ -11,6 +11,7 @@ use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension as _, TransactionBehavior};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// The index of the first `TaskFinished` of each attempt in `writes`.
 fn ends_by_attempt(writes: &[Write]) -> FxHashMap<(&str, &str, u32), usize> {
@@ -49,6 +50,97 @@ fn kept<'a>(redactor: Option<&Redactor>, text: &'a str) -> Cow<'a, str> {
         Cow::Borrowed(t) => masked(redactor, t),
         Cow::Owned(t) => Cow::Owned(masked(redactor, &t).into_owned()),
     }
+}
+
+/// Whole attempts (started and ended within one batch) inserted by one statement: one
+/// statement per row costs SQLite as much again in executing statements as in storing rows.
+const WHOLE_ROWS: usize = 32;
+
+/// The columns of a whole attempt's row, [`WHOLE_COLUMNS`] parameters each.
+const WHOLE_INSERT: &str = "INSERT INTO task_attempts (run_id, host, task, attempt, state,
+    started_at, ended_at, exit_code, duration_ms, command, stdout, stderr) VALUES ";
+const WHOLE_COLUMNS: usize = 12;
+
+/// `INSERT` of `n` whole attempts.
+fn whole_insert(n: usize) -> String {
+    let mut sql = WHOLE_INSERT.to_owned();
+    for row in 0..n {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..WHOLE_COLUMNS {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('?');
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// A whole attempt waiting to be inserted with others.
+struct Whole<'w> {
+    key: String,
+    host: &'w str,
+    task: &'w str,
+    attempt: u32,
+    state: &'w str,
+    started_at: String,
+    ended_at: String,
+    exit_code: Option<i32>,
+    duration_ms: i64,
+    command: Cow<'w, str>,
+    stdout: Cow<'w, str>,
+    stderr: Cow<'w, str>,
+}
+
+/// Inserts the pending whole attempts, [`WHOLE_ROWS`] per statement and the rest one by one,
+/// and notes their rows.
+fn insert_wholes(
+    tx: &rusqlite::Transaction<'_>,
+    run: &str,
+    pending: &mut Vec<Whole<'_>>,
+    rows: &mut FxHashMap<String, i64>,
+) -> rusqlite::Result<()> {
+    let mut done = 0;
+    while done < pending.len() {
+        let n = if pending.len() - done >= WHOLE_ROWS {
+            WHOLE_ROWS
+        } else {
+            1
+        };
+        static ONE: LazyLock<String> = LazyLock::new(|| whole_insert(1));
+        static MANY: LazyLock<String> = LazyLock::new(|| whole_insert(WHOLE_ROWS));
+        let mut stmt = tx.prepare_cached(if n == 1 { &ONE } else { &MANY })?;
+        for (r, w) in pending[done..done + n].iter().enumerate() {
+            let at = r * WHOLE_COLUMNS;
+            stmt.raw_bind_parameter(at + 1, run)?;
+            stmt.raw_bind_parameter(at + 2, w.host)?;
+            stmt.raw_bind_parameter(at + 3, w.task)?;
+            stmt.raw_bind_parameter(at + 4, w.attempt)?;
+            stmt.raw_bind_parameter(at + 5, w.state)?;
+            stmt.raw_bind_parameter(at + 6, &w.started_at)?;
+            stmt.raw_bind_parameter(at + 7, &w.ended_at)?;
+            stmt.raw_bind_parameter(at + 8, w.exit_code)?;
+            stmt.raw_bind_parameter(at + 9, w.duration_ms)?;
+            stmt.raw_bind_parameter(at + 10, w.command.as_ref())?;
+            stmt.raw_bind_parameter(at + 11, w.stdout.as_ref())?;
+            stmt.raw_bind_parameter(at + 12, w.stderr.as_ref())?;
+        }
+        stmt.raw_execute()?;
+        // The rows of one `INSERT` into a table without concurrent writers (this transaction
+        // holds the write lock) get consecutive numbers, the last one reported.
+        let last = tx.last_insert_rowid();
+        let first = last - i64::try_from(n - 1).unwrap_or(0);
+        for (r, w) in pending[done..done + n].iter_mut().enumerate() {
+            rows.insert(
+                std::mem::take(&mut w.key),
+                first + i64::try_from(r).unwrap_or(0),
+            );
+        }
+        done += n;
+    }
+    pending.clear();
+    Ok(())
 }
 
 /// How much of `run`'s intent log is in the tables.
@@ -124,13 +216,7 @@ impl SqliteStore {
                 return Ok(false);
             }
         }
-        let mut insert_whole = tx
-            .prepare_cached(
-                "INSERT INTO task_attempts (run_id, host, task, attempt, state, started_at,
-                 ended_at, exit_code, duration_ms, command, stdout, stderr)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )
-            .map_err(err)?;
+        let mut wholes: Vec<Whole<'_>> = Vec::with_capacity(WHOLE_ROWS);
         // An attempt that starts and ends within one batch (every attempt shorter than the
         // time between checkpoints) becomes one row written once.
         let ends = ends_by_attempt(writes);
@@ -173,6 +259,9 @@ impl SqliteStore {
                     command,
                 } => {
                     let key = attempt_key(&mut scratch, host, task, *attempt);
+                    if wholes.iter().any(|w| w.key == key) {
+                        insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
+                    }
                     if let Some(&seq) = rows.get(key) {
                         tx.prepare_cached(
                             "UPDATE task_attempts SET state = ?2, started_at = ?3, command = ?4
@@ -198,25 +287,27 @@ impl SqliteStore {
                         .filter(|&&j| j > i)
                         .map(|&j| (j, &writes[j]))
                     {
-                        insert_whole
-                            .execute(params![
-                                run,
-                                host,
-                                task,
-                                attempt,
-                                state,
-                                ts(*at),
-                                ts(*ended),
-                                exit_code,
-                                i64::try_from(*duration_ms).unwrap_or(i64::MAX),
-                                red(command),
-                                kept(clean, stdout),
-                                kept(clean, stderr),
-                            ])
-                            .map_err(err)?;
                         merged[j] = true;
-                        rows.insert(key.to_owned(), tx.last_insert_rowid());
+                        wholes.push(Whole {
+                            key: key.to_owned(),
+                            host,
+                            task,
+                            attempt: *attempt,
+                            state,
+                            started_at: ts(*at),
+                            ended_at: ts(*ended),
+                            exit_code: *exit_code,
+                            duration_ms: i64::try_from(*duration_ms).unwrap_or(i64::MAX),
+                            command: red(command),
+                            stdout: kept(clean, stdout),
+                            stderr: kept(clean, stderr),
+                        });
+                        if wholes.len() == WHOLE_ROWS {
+                            insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
+                        }
                     } else {
+                        // Rows keep the order of their writes.
+                        insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
                         insert_start
                             .execute(params![
                                 run,
@@ -245,6 +336,7 @@ impl SqliteStore {
                 } => {
                     let (out, errs) = (kept(clean, stdout), kept(clean, stderr));
                     let duration = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
+                    insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
                     let key = attempt_key(&mut scratch, host, task, *attempt);
                     if let Some(&seq) = rows.get(key) {
                         update_end
@@ -325,7 +417,8 @@ impl SqliteStore {
                 }
             }
         }
-        drop((insert_start, update_end, insert_whole));
+        insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
+        drop((insert_start, update_end, wholes));
         if let Some((_, to)) = fold {
             tx.execute(
                 "INSERT OR REPLACE INTO intent_folds (run_id, folded) VALUES (?1, ?2)",
@@ -487,6 +580,65 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn whole_attempts_inserted_many_per_statement_keep_their_order_fields_and_rows() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (mut s, id) = store_with_run(dir.path(), dead_pid());
+        // 75 whole attempts (two full statements and singles), a host state among them, and
+        // an attempt left running in the middle, which the rows before it must precede.
+        let mut batch = Vec::new();
+        for i in 0..75_i64 {
+            let host = format!("h{i:02}");
+            if i == 40 {
+                batch.push(started("late", "a", 1, i));
+            }
+            if i % 10 == 0 {
+                batch.push(host_state(&host, i));
+            }
+            batch.push(started(&host, "a", 1, i));
+            batch.push(finished(
+                &host,
+                "a",
+                1,
+                i + 1,
+                "ok",
+                i32::try_from(i).unwrap_or(0),
+            ));
+        }
+        s.apply(&id, &batch).unwrap_or_else(|e| panic!("{e}"));
+        let log = s.log(&id, None, None).unwrap_or_else(|e| panic!("{e}"));
+        let order: Vec<&str> = log.iter().map(|l| l.host.as_str()).collect();
+        let mut expected: Vec<String> = (0..75).map(|i| format!("h{i:02}")).collect();
+        expected.insert(40, "late".into());
+        assert_eq!(order, expected);
+        for (i, l) in log.iter().filter(|l| l.host != "late").enumerate() {
+            let i = i64::try_from(i).unwrap_or(0);
+            assert_eq!(
+                (l.state.as_str(), l.exit_code, l.started_at, l.duration_ms),
+                ("ok", Some(i32::try_from(i).unwrap_or(0)), t(i), Some(1000))
+            );
+            assert_eq!(
+                (l.command.as_str(), l.stdout.as_str()),
+                ("run a", &*format!("a on {}\n", l.host))
+            );
+        }
+        assert_eq!(host_state_rows(&s, &id), 8);
+        // Each whole row is found again by its key: a later end updates it, not a new row.
+        let again: Vec<Write> = [0, 31, 32, 63, 64, 74]
+            .iter()
+            .map(|i| finished(&format!("h{i:02}"), "a", 1, 100, "failed", 99))
+            .collect();
+        s.apply(&id, &again).unwrap_or_else(|e| panic!("{e}"));
+        let log = s.log(&id, None, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(log.len(), 76);
+        let failed: Vec<&str> = log
+            .iter()
+            .filter(|l| l.exit_code == Some(99))
+            .map(|l| l.host.as_str())
+            .collect();
+        assert_eq!(failed, ["h00", "h31", "h32", "h63", "h64", "h74"]);
     }
 
     #[test]

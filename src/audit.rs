@@ -642,8 +642,10 @@ impl AuditLog {
             Some(h) if h.len == log_len => (h, true),
             _ => (self.current_head()?, false),
         };
-        let mut buf = Vec::new();
         let mut entries: Vec<_> = entries.into_iter().collect();
+        // About what a command's record takes, so that the batch's text is not moved as it
+        // grows.
+        let mut buf = Vec::with_capacity(entries.len() * 320);
         if !ours && head.count > 0 && self.head_is_absent().map_err(io)? {
             entries.insert(
                 0,

@@ -93,24 +93,39 @@ struct Whole<'w> {
     stderr: Cow<'w, str>,
 }
 
+/// The statements that insert whole attempts: [`WHOLE_ROWS`] at once, and one.
+struct WholeInserts<'c> {
+    many: rusqlite::CachedStatement<'c>,
+    one: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> WholeInserts<'c> {
+    fn new(tx: &'c rusqlite::Transaction<'_>) -> rusqlite::Result<Self> {
+        static ONE: LazyLock<String> = LazyLock::new(|| whole_insert(1));
+        static MANY: LazyLock<String> = LazyLock::new(|| whole_insert(WHOLE_ROWS));
+        Ok(Self {
+            many: tx.prepare_cached(&MANY)?,
+            one: tx.prepare_cached(&ONE)?,
+        })
+    }
+}
+
 /// Inserts the pending whole attempts, [`WHOLE_ROWS`] per statement and the rest one by one,
 /// and notes their rows.
 fn insert_wholes(
     tx: &rusqlite::Transaction<'_>,
+    inserts: &mut WholeInserts<'_>,
     run: &str,
     pending: &mut Vec<Whole<'_>>,
     rows: &mut FxHashMap<String, i64>,
 ) -> rusqlite::Result<()> {
     let mut done = 0;
     while done < pending.len() {
-        let n = if pending.len() - done >= WHOLE_ROWS {
-            WHOLE_ROWS
+        let (n, stmt) = if pending.len() - done >= WHOLE_ROWS {
+            (WHOLE_ROWS, &mut inserts.many)
         } else {
-            1
+            (1, &mut inserts.one)
         };
-        static ONE: LazyLock<String> = LazyLock::new(|| whole_insert(1));
-        static MANY: LazyLock<String> = LazyLock::new(|| whole_insert(WHOLE_ROWS));
-        let mut stmt = tx.prepare_cached(if n == 1 { &ONE } else { &MANY })?;
         for (r, w) in pending[done..done + n].iter().enumerate() {
             let at = r * WHOLE_COLUMNS;
             stmt.raw_bind_parameter(at + 1, run)?;
@@ -217,6 +232,13 @@ impl SqliteStore {
             }
         }
         let mut wholes: Vec<Whole<'_>> = Vec::with_capacity(WHOLE_ROWS);
+        let mut whole_inserts = WholeInserts::new(&tx).map_err(err)?;
+        let mut insert_host = tx
+            .prepare_cached(
+                "INSERT INTO host_states (run_id, host, state, at, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(err)?;
         // An attempt that starts and ends within one batch (every attempt shorter than the
         // time between checkpoints) becomes one row written once.
         let ends = ends_by_attempt(writes);
@@ -236,20 +258,15 @@ impl SqliteStore {
                     at,
                     reason,
                 } => {
-                    tx.prepare_cached(
-                        "INSERT INTO host_states (run_id, host, state, at, reason)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
+                    insert_host
+                        .execute(params![
                             run,
                             host,
                             state,
                             ts(*at),
                             reason.as_deref().map(red)
                         ])
-                    })
-                    .map_err(err)?;
+                        .map_err(err)?;
                 }
                 Write::TaskStarted {
                     host,
@@ -260,7 +277,8 @@ impl SqliteStore {
                 } => {
                     let key = attempt_key(&mut scratch, host, task, *attempt);
                     if wholes.iter().any(|w| w.key == key) {
-                        insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
+                        insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows)
+                            .map_err(err)?;
                     }
                     if let Some(&seq) = rows.get(key) {
                         tx.prepare_cached(
@@ -303,11 +321,13 @@ impl SqliteStore {
                             stderr: kept(clean, stderr),
                         });
                         if wholes.len() == WHOLE_ROWS {
-                            insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
+                            insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows)
+                                .map_err(err)?;
                         }
                     } else {
                         // Rows keep the order of their writes.
-                        insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
+                        insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows)
+                            .map_err(err)?;
                         insert_start
                             .execute(params![
                                 run,
@@ -336,7 +356,8 @@ impl SqliteStore {
                 } => {
                     let (out, errs) = (kept(clean, stdout), kept(clean, stderr));
                     let duration = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
-                    insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
+                    insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows)
+                        .map_err(err)?;
                     let key = attempt_key(&mut scratch, host, task, *attempt);
                     if let Some(&seq) = rows.get(key) {
                         update_end
@@ -417,8 +438,8 @@ impl SqliteStore {
                 }
             }
         }
-        insert_wholes(&tx, run, &mut wholes, &mut rows).map_err(err)?;
-        drop((insert_start, update_end, wholes));
+        insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows).map_err(err)?;
+        drop((insert_start, update_end, wholes, whole_inserts, insert_host));
         if let Some((_, to)) = fold {
             tx.execute(
                 "INSERT OR REPLACE INTO intent_folds (run_id, folded) VALUES (?1, ?2)",

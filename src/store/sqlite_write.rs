@@ -56,8 +56,10 @@ fn kept<'a>(redactor: Option<&Redactor>, text: &'a str) -> Cow<'a, str> {
 /// statement per row costs SQLite as much again in executing statements as in storing rows.
 const WHOLE_ROWS: usize = 32;
 
-/// The columns of a whole attempt's row, [`WHOLE_COLUMNS`] parameters each.
-const WHOLE_INSERT: &str = "INSERT INTO task_attempts (run_id, host, task, attempt, state,
+/// The columns of a whole attempt's row, [`WHOLE_COLUMNS`] parameters each. `OR FAIL`: a
+/// statement of many rows that could abort halfway makes SQLite copy every page it changes
+/// into a statement journal first; a failure fails the whole fold's transaction anyway.
+const WHOLE_INSERT: &str = "INSERT OR FAIL INTO task_attempts (run_id, host, task, attempt, state,
     started_at, ended_at, exit_code, duration_ms, command, stdout, stderr) VALUES ";
 const WHOLE_COLUMNS: usize = 12;
 

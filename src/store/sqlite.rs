@@ -164,9 +164,26 @@ pub struct SqliteStore {
     pub(super) opts: StoreOptions,
     /// The row of each attempt of the run being written (`apply`), loaded once per run: the
     /// table has no unique index on `(run, host, task, attempt)`, this map keeps it unique.
-    pub(super) attempt_rows: Option<(RunId, FxHashMap<AttemptKey, i64>)>,
+    pub(super) attempt_rows: Option<(RunId, AttemptRows)>,
     /// The intent log of the run being journaled ([`RunStore::append`]).
     pub(super) intent: Option<super::sqlite_write::OpenIntent>,
+}
+
+/// Where the rows of one run's attempts are, for later writes to the same attempt.
+#[derive(Debug, Default)]
+pub(super) struct AttemptRows {
+    /// Attempts by key, with their row.
+    pub(super) rows: FxHashMap<AttemptKey, i64>,
+    /// Hashes ([`attempt_hash`]) of the attempts written whole by this connection and not in
+    /// `rows`: nearly every attempt, and almost never written again, so only a hash is kept
+    /// and a rare hit looks the row up in the table.
+    pub(super) whole: rustc_hash::FxHashSet<u64>,
+}
+
+/// The hash of an attempt in [`AttemptRows::whole`].
+pub(super) fn attempt_hash(host: &str, task: &str, attempt: u32) -> u64 {
+    use std::hash::BuildHasher as _;
+    rustc_hash::FxBuildHasher.hash_one((host, task, attempt))
 }
 
 /// An attempt's key in [`SqliteStore::attempt_rows`]: `host`, `task` and `attempt` joined by
@@ -356,10 +373,7 @@ impl SqliteStore {
     }
 
     /// The rows of `run`'s attempts, by `(host, task, attempt)`.
-    pub(super) fn attempt_rows_of(
-        &self,
-        run: &str,
-    ) -> Result<FxHashMap<AttemptKey, i64>, StoreError> {
+    pub(super) fn attempt_rows_of(&self, run: &str) -> Result<AttemptRows, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT host, task, attempt, seq FROM task_attempts WHERE run_id = ?1")
@@ -372,7 +386,10 @@ impl SqliteStore {
             })
             .and_then(Iterator::collect)
             .map_err(|e| self.err(&e));
-        rows
+        rows.map(|rows| AttemptRows {
+            rows,
+            whole: Default::default(),
+        })
     }
 
     fn redact<'a>(&self, s: &'a str) -> std::borrow::Cow<'a, str> {

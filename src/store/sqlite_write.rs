@@ -4,7 +4,7 @@
 
 use super::checkpointer::Checkpointer;
 use super::intent::{self, IntentLog};
-use super::sqlite::{attempt_key, db_err, ts};
+use super::sqlite::{attempt_hash, attempt_key, db_err, ts, AttemptRows};
 use super::{cap_output, state, RunId, RunStatus, SqliteStore, StoreError, Write};
 use crate::secret::Redactor;
 use chrono::Utc;
@@ -81,7 +81,6 @@ fn whole_insert(n: usize) -> String {
 
 /// A whole attempt waiting to be inserted with others.
 struct Whole<'w> {
-    key: String,
     host: &'w str,
     task: &'w str,
     attempt: u32,
@@ -115,11 +114,10 @@ impl<'c> WholeInserts<'c> {
 /// Inserts the pending whole attempts, [`WHOLE_ROWS`] per statement and the rest one by one,
 /// and notes their rows.
 fn insert_wholes(
-    tx: &rusqlite::Transaction<'_>,
     inserts: &mut WholeInserts<'_>,
     run: &str,
     pending: &mut Vec<Whole<'_>>,
-    rows: &mut FxHashMap<String, i64>,
+    rows: &mut AttemptRows,
 ) -> rusqlite::Result<()> {
     let mut done = 0;
     while done < pending.len() {
@@ -144,20 +142,43 @@ fn insert_wholes(
             stmt.raw_bind_parameter(at + 12, w.stderr.as_ref())?;
         }
         stmt.raw_execute()?;
-        // The rows of one `INSERT` into a table without concurrent writers (this transaction
-        // holds the write lock) get consecutive numbers, the last one reported.
-        let last = tx.last_insert_rowid();
-        let first = last - i64::try_from(n - 1).unwrap_or(0);
-        for (r, w) in pending[done..done + n].iter_mut().enumerate() {
-            rows.insert(
-                std::mem::take(&mut w.key),
-                first + i64::try_from(r).unwrap_or(0),
-            );
+        for w in &pending[done..done + n] {
+            rows.whole.insert(attempt_hash(w.host, w.task, w.attempt));
         }
         done += n;
     }
     pending.clear();
     Ok(())
+}
+
+/// The row of attempt `key` (`host`, `task`, `attempt`) of `run`, if it has one: from
+/// `rows.rows`, or, when its hash is among the whole attempts, from the table (then kept).
+fn row_of(
+    tx: &rusqlite::Transaction<'_>,
+    run: &str,
+    rows: &mut AttemptRows,
+    key: &str,
+    (host, task, attempt): (&str, &str, u32),
+) -> rusqlite::Result<Option<i64>> {
+    if let Some(&seq) = rows.rows.get(key) {
+        return Ok(Some(seq));
+    }
+    if !rows.whole.contains(&attempt_hash(host, task, attempt)) {
+        return Ok(None);
+    }
+    // Another attempt may share the hash: the table says.
+    let seq: Option<i64> = tx
+        .prepare_cached(
+            "SELECT seq FROM task_attempts
+             WHERE run_id = ?1 AND host = ?2 AND task = ?3 AND attempt = ?4
+             ORDER BY seq LIMIT 1",
+        )?
+        .query_row(params![run, host, task, attempt], |r| r.get(0))
+        .optional()?;
+    if let Some(seq) = seq {
+        rows.rows.insert(key.to_owned(), seq);
+    }
+    Ok(seq)
 }
 
 /// How much of `run`'s intent log is in the tables.
@@ -278,11 +299,15 @@ impl SqliteStore {
                     command,
                 } => {
                     let key = attempt_key(&mut scratch, host, task, *attempt);
-                    if wholes.iter().any(|w| w.key == key) {
-                        insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows)
+                    if wholes
+                        .iter()
+                        .any(|w| (w.host, w.task, w.attempt) == (host, task, *attempt))
+                    {
+                        insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows)
                             .map_err(err)?;
                     }
-                    if let Some(&seq) = rows.get(key) {
+                    let row = row_of(&tx, run, &mut rows, key, (host, task, *attempt));
+                    if let Some(seq) = row.map_err(err)? {
                         tx.prepare_cached(
                             "UPDATE task_attempts SET state = ?2, started_at = ?3, command = ?4
                              WHERE seq = ?1",
@@ -309,7 +334,6 @@ impl SqliteStore {
                     {
                         merged[j] = true;
                         wholes.push(Whole {
-                            key: key.to_owned(),
                             host,
                             task,
                             attempt: *attempt,
@@ -323,12 +347,12 @@ impl SqliteStore {
                             stderr: kept(clean, stderr),
                         });
                         if wholes.len() == WHOLE_ROWS {
-                            insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows)
+                            insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows)
                                 .map_err(err)?;
                         }
                     } else {
                         // Rows keep the order of their writes.
-                        insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows)
+                        insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows)
                             .map_err(err)?;
                         insert_start
                             .execute(params![
@@ -341,7 +365,7 @@ impl SqliteStore {
                                 red(command)
                             ])
                             .map_err(err)?;
-                        rows.insert(key.to_owned(), tx.last_insert_rowid());
+                        rows.rows.insert(key.to_owned(), tx.last_insert_rowid());
                     }
                 }
                 Write::TaskFinished { .. } if merged[i] => {}
@@ -358,10 +382,10 @@ impl SqliteStore {
                 } => {
                     let (out, errs) = (kept(clean, stdout), kept(clean, stderr));
                     let duration = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
-                    insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows)
-                        .map_err(err)?;
+                    insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows).map_err(err)?;
                     let key = attempt_key(&mut scratch, host, task, *attempt);
-                    if let Some(&seq) = rows.get(key) {
+                    let row = row_of(&tx, run, &mut rows, key, (host, task, *attempt));
+                    if let Some(seq) = row.map_err(err)? {
                         update_end
                             .execute(params![seq, state, ts(*at), exit_code, duration, out, errs])
                             .map_err(err)?;
@@ -386,7 +410,7 @@ impl SqliteStore {
                             ])
                         })
                         .map_err(err)?;
-                        rows.insert(key.to_owned(), tx.last_insert_rowid());
+                        rows.rows.insert(key.to_owned(), tx.last_insert_rowid());
                     }
                 }
                 Write::Captured {
@@ -440,7 +464,7 @@ impl SqliteStore {
                 }
             }
         }
-        insert_wholes(&tx, &mut whole_inserts, run, &mut wholes, &mut rows).map_err(err)?;
+        insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows).map_err(err)?;
         drop((insert_start, update_end, wholes, whole_inserts, insert_host));
         if let Some((_, to)) = fold {
             tx.execute(
@@ -603,6 +627,35 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_whole_attempts_row_is_looked_up_only_when_its_hash_is_known_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (mut s, id) = store_with_run(dir.path(), dead_pid());
+        s.apply(
+            &id,
+            &[started("h1", "a", 1, 1), finished("h1", "a", 1, 2, "ok", 0)],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let tx = s.conn.transaction().unwrap_or_else(|e| panic!("{e}"));
+        let mut rows = AttemptRows::default();
+        let mut key = String::new();
+        // A hash known without a row (as when two attempts share one): no row.
+        rows.whole.insert(attempt_hash("h2", "a", 1));
+        let k = attempt_key(&mut key, "h2", "a", 1).to_owned();
+        let found = row_of(&tx, &id, &mut rows, &k, ("h2", "a", 1));
+        assert_eq!(found.ok(), Some(None));
+        // An unknown hash is not looked up: no row, even though the table has one.
+        let k = attempt_key(&mut key, "h1", "a", 1).to_owned();
+        let found = row_of(&tx, &id, &mut rows, &k, ("h1", "a", 1));
+        assert_eq!(found.ok(), Some(None));
+        // A known hash finds the row, which is kept by its key from then on.
+        rows.whole.insert(attempt_hash("h1", "a", 1));
+        let found = row_of(&tx, &id, &mut rows, &k, ("h1", "a", 1));
+        let seq = found.ok().flatten();
+        assert!(seq.is_some());
+        assert_eq!(rows.rows.get(&k).copied(), seq);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The journal: takes a run's engine events without blocking the engine, turns them into
-//! store [`Write`]s and [`AuditEntry`]s and makes them durable from one thread in groups (one append to the
-//! store, which for SQLite is one `write` to the run's intent log, and one audit append per
-//! batch), and lets a command wait until everything recorded before it is durable, so that a
-//! task's start is on disk before its command is sent.
+//! store [`Write`]s and [`AuditEntry`]s and makes them durable from one thread in groups (one
+//! append to the store, which for SQLite is one `write` to the run's intent log, and one audit
+//! append per batch), and lets a command wait until everything recorded before it is durable,
+//! so that a task's start is on disk before its command is sent.
 //!
 //! Ordering: records (events) are committed in the order they were handed over. A
 //! [`DurableWaiter::wait`] started after a record resolves only once that record is committed

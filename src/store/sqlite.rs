@@ -174,9 +174,10 @@ pub struct SqliteStore {
 pub(super) struct AttemptRows {
     /// Attempts by key, with their row.
     pub(super) rows: FxHashMap<AttemptKey, i64>,
-    /// Hashes ([`attempt_hash`]) of the attempts written whole by this connection and not in
-    /// `rows`: nearly every attempt, and almost never written again, so only a hash is kept
-    /// and a rare hit looks the row up in the table.
+    /// Hashes ([`attempt_hash`]) of the attempts written whole (started and ended in one
+    /// fold) by this connection, noted when queued, and not in `rows`: nearly every attempt,
+    /// and almost never written again, so only a hash is kept and a rare hit looks the row up
+    /// in the table.
     pub(super) whole: rustc_hash::FxHashSet<u64>,
 }
 

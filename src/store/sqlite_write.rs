@@ -111,13 +111,12 @@ impl<'c> WholeInserts<'c> {
     }
 }
 
-/// Inserts the pending whole attempts, [`WHOLE_ROWS`] per statement and the rest one by one,
-/// and notes their rows.
+/// Inserts the pending whole attempts, [`WHOLE_ROWS`] per statement and the rest one by one
+/// (their hashes were noted in [`AttemptRows::whole`] when they were queued).
 fn insert_wholes(
     inserts: &mut WholeInserts<'_>,
     run: &str,
     pending: &mut Vec<Whole<'_>>,
-    rows: &mut AttemptRows,
 ) -> rusqlite::Result<()> {
     let mut done = 0;
     while done < pending.len() {
@@ -142,28 +141,27 @@ fn insert_wholes(
             stmt.raw_bind_parameter(at + 12, w.stderr.as_ref())?;
         }
         stmt.raw_execute()?;
-        for w in &pending[done..done + n] {
-            rows.whole.insert(attempt_hash(w.host, w.task, w.attempt));
-        }
         done += n;
     }
     pending.clear();
     Ok(())
 }
 
-/// The row of attempt `key` (`host`, `task`, `attempt`) of `run`, if it has one: from
-/// `rows.rows`, or, when its hash is among the whole attempts, from the table (then kept).
+/// The row of attempt `key` (`host`, `task`, `attempt`, whose [`attempt_hash`] is `hash`) of
+/// `run`, if it has one: from `rows.rows`, or, when its hash is among the whole attempts, from
+/// the table (then kept). Whole attempts still queued must be inserted first.
 fn row_of(
     tx: &rusqlite::Transaction<'_>,
     run: &str,
     rows: &mut AttemptRows,
     key: &str,
+    hash: u64,
     (host, task, attempt): (&str, &str, u32),
 ) -> rusqlite::Result<Option<i64>> {
     if let Some(&seq) = rows.rows.get(key) {
         return Ok(Some(seq));
     }
-    if !rows.whole.contains(&attempt_hash(host, task, attempt)) {
+    if !rows.whole.contains(&hash) {
         return Ok(None);
     }
     // Another attempt may share the hash: the table says.
@@ -298,15 +296,13 @@ impl SqliteStore {
                     at,
                     command,
                 } => {
-                    let key = attempt_key(&mut scratch, host, task, *attempt);
-                    if wholes
-                        .iter()
-                        .any(|w| (w.host, w.task, w.attempt) == (host, task, *attempt))
-                    {
-                        insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows)
-                            .map_err(err)?;
+                    let hash = attempt_hash(host, task, *attempt);
+                    // Rare: this attempt may be a queued whole one, which has no row yet.
+                    if !wholes.is_empty() && rows.whole.contains(&hash) {
+                        insert_wholes(&mut whole_inserts, run, &mut wholes).map_err(err)?;
                     }
-                    let row = row_of(&tx, run, &mut rows, key, (host, task, *attempt));
+                    let key = attempt_key(&mut scratch, host, task, *attempt);
+                    let row = row_of(&tx, run, &mut rows, key, hash, (host, task, *attempt));
                     if let Some(seq) = row.map_err(err)? {
                         tx.prepare_cached(
                             "UPDATE task_attempts SET state = ?2, started_at = ?3, command = ?4
@@ -333,6 +329,7 @@ impl SqliteStore {
                         .map(|&j| (j, &writes[j]))
                     {
                         merged[j] = true;
+                        rows.whole.insert(hash);
                         wholes.push(Whole {
                             host,
                             task,
@@ -347,13 +344,11 @@ impl SqliteStore {
                             stderr: kept(clean, stderr),
                         });
                         if wholes.len() == WHOLE_ROWS {
-                            insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows)
-                                .map_err(err)?;
+                            insert_wholes(&mut whole_inserts, run, &mut wholes).map_err(err)?;
                         }
                     } else {
                         // Rows keep the order of their writes.
-                        insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows)
-                            .map_err(err)?;
+                        insert_wholes(&mut whole_inserts, run, &mut wholes).map_err(err)?;
                         insert_start
                             .execute(params![
                                 run,
@@ -382,9 +377,10 @@ impl SqliteStore {
                 } => {
                     let (out, errs) = (kept(clean, stdout), kept(clean, stderr));
                     let duration = i64::try_from(*duration_ms).unwrap_or(i64::MAX);
-                    insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows).map_err(err)?;
+                    insert_wholes(&mut whole_inserts, run, &mut wholes).map_err(err)?;
                     let key = attempt_key(&mut scratch, host, task, *attempt);
-                    let row = row_of(&tx, run, &mut rows, key, (host, task, *attempt));
+                    let hash = attempt_hash(host, task, *attempt);
+                    let row = row_of(&tx, run, &mut rows, key, hash, (host, task, *attempt));
                     if let Some(seq) = row.map_err(err)? {
                         update_end
                             .execute(params![seq, state, ts(*at), exit_code, duration, out, errs])
@@ -464,7 +460,7 @@ impl SqliteStore {
                 }
             }
         }
-        insert_wholes(&mut whole_inserts, run, &mut wholes, &mut rows).map_err(err)?;
+        insert_wholes(&mut whole_inserts, run, &mut wholes).map_err(err)?;
         drop((insert_start, update_end, wholes, whole_inserts, insert_host));
         if let Some((_, to)) = fold {
             tx.execute(
@@ -644,18 +640,59 @@ mod tests {
         // A hash known without a row (as when two attempts share one): no row.
         rows.whole.insert(attempt_hash("h2", "a", 1));
         let k = attempt_key(&mut key, "h2", "a", 1).to_owned();
-        let found = row_of(&tx, &id, &mut rows, &k, ("h2", "a", 1));
+        let found = row_of(
+            &tx,
+            &id,
+            &mut rows,
+            &k,
+            attempt_hash("h2", "a", 1),
+            ("h2", "a", 1),
+        );
         assert_eq!(found.ok(), Some(None));
         // An unknown hash is not looked up: no row, even though the table has one.
         let k = attempt_key(&mut key, "h1", "a", 1).to_owned();
-        let found = row_of(&tx, &id, &mut rows, &k, ("h1", "a", 1));
+        let found = row_of(
+            &tx,
+            &id,
+            &mut rows,
+            &k,
+            attempt_hash("h1", "a", 1),
+            ("h1", "a", 1),
+        );
         assert_eq!(found.ok(), Some(None));
         // A known hash finds the row, which is kept by its key from then on.
         rows.whole.insert(attempt_hash("h1", "a", 1));
-        let found = row_of(&tx, &id, &mut rows, &k, ("h1", "a", 1));
+        let found = row_of(
+            &tx,
+            &id,
+            &mut rows,
+            &k,
+            attempt_hash("h1", "a", 1),
+            ("h1", "a", 1),
+        );
         let seq = found.ok().flatten();
         assert!(seq.is_some());
         assert_eq!(rows.rows.get(&k).copied(), seq);
+    }
+
+    #[test]
+    fn a_queued_whole_attempt_started_again_in_its_batch_keeps_one_row() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (mut s, id) = store_with_run(dir.path(), dead_pid());
+        let batch = [
+            started("h1", "a", 1, 1),
+            finished("h1", "a", 1, 2, "ok", 0),
+            started("h1", "a", 1, 3),
+        ];
+        s.apply(&id, &batch).unwrap_or_else(|e| panic!("{e}"));
+        let log = s.log(&id, None, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(log.len(), 1, "{log:?}");
+        // The second start updated the row (a dead controller's running attempt reads back
+        // as unknown).
+        assert_eq!(
+            (log[0].state.as_str(), log[0].started_at),
+            (state::UNKNOWN, t(3))
+        );
     }
 
     #[test]

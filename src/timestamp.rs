@@ -11,11 +11,41 @@ const MAX: usize = 30;
 
 /// `t` as `chrono`'s `to_rfc3339_opts(format, true)` spells it.
 pub fn rfc3339(t: DateTime<Utc>, format: SecondsFormat) -> String {
-    let mut buf = [0u8; MAX];
-    match write(&mut buf, t, format) {
-        // Only ASCII digits and separators were written.
-        Some(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-        None => t.to_rfc3339_opts(format, true),
+    match Stamp::new(t, format) {
+        Stamp::Spelled(s) => s,
+        inline => inline.as_str().to_owned(),
+    }
+}
+
+/// A timestamp's text as [`rfc3339`] spells it, kept inline (no allocation) unless `chrono`
+/// must spell it: the store binds two per task attempt.
+#[derive(Debug, Clone)]
+pub enum Stamp {
+    /// Written here: `len` ASCII bytes of `buf`.
+    Inline { buf: [u8; MAX], len: u8 },
+    /// Spelled by `chrono`.
+    Spelled(String),
+}
+
+impl Stamp {
+    /// `t` as [`rfc3339`] spells it.
+    pub fn new(t: DateTime<Utc>, format: SecondsFormat) -> Self {
+        let mut buf = [0u8; MAX];
+        match write(&mut buf, t, format).and_then(|n| u8::try_from(n).ok()) {
+            Some(len) => Self::Inline { buf, len },
+            None => Self::Spelled(t.to_rfc3339_opts(format, true)),
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII digits and separators are written inline.
+            Self::Inline { buf, len } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Spelled(s) => s,
+        }
     }
 }
 
@@ -110,6 +140,8 @@ mod tests {
             let t = t.unwrap_or_default();
             for f in FORMATS {
                 prop_assert_eq!(rfc3339(t, f), t.to_rfc3339_opts(f, true));
+                let stamp = Stamp::new(t, f);
+                prop_assert_eq!(stamp.as_str(), t.to_rfc3339_opts(f, true));
                 let mut pushed = b"x".to_vec();
                 push(&mut pushed, t, f);
                 prop_assert_eq!(pushed, [b"x".as_slice(), t.to_rfc3339_opts(f, true).as_bytes()].concat());
@@ -131,6 +163,9 @@ mod tests {
         for t in [leap, far].into_iter().flatten() {
             for f in FORMATS {
                 assert_eq!(rfc3339(t, f), t.to_rfc3339_opts(f, true));
+                let stamp = Stamp::new(t, f);
+                assert!(matches!(stamp, Stamp::Spelled(_)), "{stamp:?}");
+                assert_eq!(stamp.as_str(), t.to_rfc3339_opts(f, true));
             }
         }
     }

@@ -6,6 +6,7 @@ use super::{
     RunStore, RunSummary, StoreError, TaskState, Write,
 };
 use crate::secret::Redactor;
+use crate::timestamp::Stamp;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension as _, TransactionBehavior};
@@ -216,8 +217,15 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-pub(super) fn ts(t: DateTime<Utc>) -> String {
-    crate::timestamp::rfc3339(t, SecondsFormat::Millis)
+/// `t` as the store's columns keep it (RFC 3339, milliseconds), without an allocation.
+pub(super) fn ts(t: DateTime<Utc>) -> Stamp {
+    Stamp::new(t, SecondsFormat::Millis)
+}
+
+impl rusqlite::ToSql for Stamp {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
 }
 
 pub(super) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {

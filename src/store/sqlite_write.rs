@@ -7,15 +7,18 @@ use super::intent::{self, IntentLog};
 use super::sqlite::{attempt_hash, attempt_key, db_err, ts, AttemptRows};
 use super::{cap_output, state, RunId, RunStatus, SqliteStore, StoreError, Write};
 use crate::secret::Redactor;
+use crate::timestamp::Stamp;
 use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension as _, TransactionBehavior};
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-/// The index of the first `TaskFinished` of each attempt in `writes`.
-fn ends_by_attempt(writes: &[Write]) -> FxHashMap<(&str, &str, u32), usize> {
-    let mut ends = FxHashMap::default();
+/// The index of the first `TaskFinished` of each attempt in `writes`, by the attempt's
+/// [`attempt_hash`] (a 64-bit key hashes and compares faster than the names; what two
+/// attempts sharing a hash cost is checked by [`end_of`]).
+fn ends_by_attempt(writes: &[Write]) -> FxHashMap<u64, usize> {
+    let mut ends = FxHashMap::with_capacity_and_hasher(writes.len() / 2, Default::default());
     for (i, w) in writes.iter().enumerate() {
         if let Write::TaskFinished {
             host,
@@ -24,11 +27,32 @@ fn ends_by_attempt(writes: &[Write]) -> FxHashMap<(&str, &str, u32), usize> {
             ..
         } = w
         {
-            ends.entry((host.as_str(), task.as_str(), *attempt))
-                .or_insert(i);
+            ends.entry(attempt_hash(host, task, *attempt)).or_insert(i);
         }
     }
     ends
+}
+
+/// Where in `writes`, after `i`, the attempt `(host, task, attempt)` started at `i` ends, by
+/// its `hash` in `ends`; `None` also when the end found is another attempt's that shares the
+/// hash (the attempt is then written as a start and an end, as one not ending in the batch).
+fn end_of(
+    ends: &FxHashMap<u64, usize>,
+    writes: &[Write],
+    i: usize,
+    (host, task, attempt): (&str, &str, u32),
+    hash: u64,
+) -> Option<usize> {
+    let j = *ends.get(&hash)?;
+    match writes.get(j) {
+        Some(Write::TaskFinished {
+            host: h,
+            task: t,
+            attempt: a,
+            ..
+        }) if j > i && h == host && t == task && *a == attempt => Some(j),
+        _ => None,
+    }
 }
 
 /// `text` as the store keeps it: masked by `redactor` when one is given and the text leaks a
@@ -85,8 +109,8 @@ struct Whole<'w> {
     task: &'w str,
     attempt: u32,
     state: &'w str,
-    started_at: String,
-    ended_at: String,
+    started_at: Stamp,
+    ended_at: Stamp,
     exit_code: Option<i32>,
     duration_ms: i64,
     command: Cow<'w, str>,
@@ -323,10 +347,8 @@ impl SqliteStore {
                             stderr,
                             ..
                         },
-                    )) = ends
-                        .get(&(host.as_str(), task.as_str(), *attempt))
-                        .filter(|&&j| j > i)
-                        .map(|&j| (j, &writes[j]))
+                    )) = end_of(&ends, writes, i, (host, task, *attempt), hash)
+                        .map(|j| (j, &writes[j]))
                     {
                         merged[j] = true;
                         rows.whole.insert(hash);
@@ -623,6 +645,30 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_attempts_end_is_found_by_its_hash_and_never_taken_from_another_attempt_sharing_it() {
+        let writes = vec![
+            started("h1", "a", 1, 0),
+            started("h2", "b", 1, 1),
+            finished("h2", "b", 1, 2, "ok", 0),
+            finished("h1", "a", 1, 3, "ok", 0),
+            started("h1", "a", 2, 4),
+        ];
+        let ends = ends_by_attempt(&writes);
+        let (a1, b1) = (attempt_hash("h1", "a", 1), attempt_hash("h2", "b", 1));
+        assert_eq!(end_of(&ends, &writes, 0, ("h1", "a", 1), a1), Some(3));
+        assert_eq!(end_of(&ends, &writes, 1, ("h2", "b", 1), b1), Some(2));
+        // An attempt with no end in the batch, and an end before the start, are not ends.
+        let a2 = attempt_hash("h1", "a", 2);
+        assert_eq!(end_of(&ends, &writes, 4, ("h1", "a", 2), a2), None);
+        assert_eq!(end_of(&ends, &writes, 4, ("h1", "a", 1), a1), None);
+        // Two attempts sharing a hash: the end kept under it is the other attempt's.
+        let shared: FxHashMap<u64, usize> = [(a1, 2)].into_iter().collect();
+        assert_eq!(end_of(&shared, &writes, 0, ("h1", "a", 1), a1), None);
+        let shared: FxHashMap<u64, usize> = [(b1, 3)].into_iter().collect();
+        assert_eq!(end_of(&shared, &writes, 1, ("h2", "b", 1), b1), None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! run without them. Prints the median of several runs of each.
 //!
 //! Run: `cargo bench --bench journal` (`SIDE=on` or `SIDE=off` in the environment runs one
-//! side only, for a profiler).
+//! side only, for a profiler; `COMMAND_MS=N` makes every command take N ms instead of none,
+//! to see the journal's share when commands take time, as real ones do).
 
 use sflow::engine::runner::{CommandOutput, CommandRequest, RunFuture, Runner};
 use sflow::engine::{execute, HostSpec, RunOptions, RunSpec, RunStatus, TaskSpec, WaveSpec};
@@ -19,11 +20,16 @@ const TASKS: usize = 10;
 const LIMIT: usize = 100;
 const ROUNDS: usize = 11;
 
-struct Instant0;
+/// A runner whose commands succeed at once, or after `Some(latency)`.
+struct Instant0(Option<Duration>);
 
 impl Runner for Instant0 {
     fn run(&self, req: CommandRequest) -> RunFuture {
+        let latency = self.0;
         Box::pin(async move {
+            if let Some(latency) = latency {
+                tokio::time::sleep(latency).await;
+            }
             Ok(CommandOutput {
                 exit: Some(0),
                 stdout: format!("{} ok\n", req.task),
@@ -63,7 +69,11 @@ fn spec() -> RunSpec {
 fn once(rt: &tokio::runtime::Runtime, journaled: bool) -> Duration {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let spec = spec();
-    let runner: Arc<dyn Runner> = Arc::new(Instant0);
+    let latency = std::env::var("COMMAND_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
+    let runner: Arc<dyn Runner> = Arc::new(Instant0(latency));
     let began = Instant::now();
     let result = if journaled {
         let cfg = SessionConfig {

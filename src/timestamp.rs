@@ -11,16 +11,19 @@ const MAX: usize = 30;
 
 /// `t` as `chrono`'s `to_rfc3339_opts(format, true)` spells it.
 pub fn rfc3339(t: DateTime<Utc>, format: SecondsFormat) -> String {
-    match Stamp::new(t, format) {
-        Stamp::Spelled(s) => s,
-        inline => inline.as_str().to_owned(),
+    match Stamp::new(t, format).0 {
+        Repr::Spelled(s) => s,
+        inline @ Repr::Inline { .. } => Stamp(inline).as_str().to_owned(),
     }
 }
 
 /// A timestamp's text as [`rfc3339`] spells it, kept inline (no allocation) unless `chrono`
 /// must spell it: the store binds two per task attempt.
 #[derive(Debug, Clone)]
-pub enum Stamp {
+pub struct Stamp(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
     /// Written here: `len` ASCII bytes of `buf`.
     Inline { buf: [u8; MAX], len: u8 },
     /// Spelled by `chrono`.
@@ -31,20 +34,22 @@ impl Stamp {
     /// `t` as [`rfc3339`] spells it.
     pub fn new(t: DateTime<Utc>, format: SecondsFormat) -> Self {
         let mut buf = [0u8; MAX];
-        match write(&mut buf, t, format).and_then(|n| u8::try_from(n).ok()) {
-            Some(len) => Self::Inline { buf, len },
-            None => Self::Spelled(t.to_rfc3339_opts(format, true)),
-        }
+        Self(
+            match write(&mut buf, t, format).and_then(|n| u8::try_from(n).ok()) {
+                Some(len) => Repr::Inline { buf, len },
+                None => Repr::Spelled(t.to_rfc3339_opts(format, true)),
+            },
+        )
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        match self {
+        match &self.0 {
             // Only ASCII digits and separators are written inline.
-            Self::Inline { buf, len } => {
+            Repr::Inline { buf, len } => {
                 std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
             }
-            Self::Spelled(s) => s,
+            Repr::Spelled(s) => s,
         }
     }
 }
@@ -142,6 +147,8 @@ mod tests {
                 prop_assert_eq!(rfc3339(t, f), t.to_rfc3339_opts(f, true));
                 let stamp = Stamp::new(t, f);
                 prop_assert_eq!(stamp.as_str(), t.to_rfc3339_opts(f, true));
+                // Written here, without an allocation, for every year `chrono` need not spell.
+                prop_assert_eq!(matches!(stamp.0, Repr::Inline { .. }), (0..=9999).contains(&t.year()));
                 let mut pushed = b"x".to_vec();
                 push(&mut pushed, t, f);
                 prop_assert_eq!(pushed, [b"x".as_slice(), t.to_rfc3339_opts(f, true).as_bytes()].concat());
@@ -164,7 +171,7 @@ mod tests {
             for f in FORMATS {
                 assert_eq!(rfc3339(t, f), t.to_rfc3339_opts(f, true));
                 let stamp = Stamp::new(t, f);
-                assert!(matches!(stamp, Stamp::Spelled(_)), "{stamp:?}");
+                assert!(matches!(stamp.0, Repr::Spelled(_)), "{stamp:?}");
                 assert_eq!(stamp.as_str(), t.to_rfc3339_opts(f, true));
             }
         }

@@ -682,43 +682,23 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         let tx = s.conn.transaction().unwrap_or_else(|e| panic!("{e}"));
         let mut rows = AttemptRows::default();
-        let mut key = String::new();
+        // The row of attempt 1 of task `a` on `host`, and its key.
+        let find = |rows: &mut AttemptRows, host: &str| {
+            let key = attempt_key(&mut String::new(), host, "a", 1).to_owned();
+            let hash = attempt_hash(host, "a", 1);
+            let found = row_of(&tx, &id, rows, &key, hash, (host, "a", 1));
+            (found.unwrap_or_else(|e| panic!("{e}")), key)
+        };
         // A hash known without a row (as when two attempts share one): no row.
         rows.whole.insert(attempt_hash("h2", "a", 1));
-        let k = attempt_key(&mut key, "h2", "a", 1).to_owned();
-        let found = row_of(
-            &tx,
-            &id,
-            &mut rows,
-            &k,
-            attempt_hash("h2", "a", 1),
-            ("h2", "a", 1),
-        );
-        assert_eq!(found.ok(), Some(None));
+        assert_eq!(find(&mut rows, "h2").0, None);
         // An unknown hash is not looked up: no row, even though the table has one.
-        let k = attempt_key(&mut key, "h1", "a", 1).to_owned();
-        let found = row_of(
-            &tx,
-            &id,
-            &mut rows,
-            &k,
-            attempt_hash("h1", "a", 1),
-            ("h1", "a", 1),
-        );
-        assert_eq!(found.ok(), Some(None));
+        assert_eq!(find(&mut rows, "h1").0, None);
         // A known hash finds the row, which is kept by its key from then on.
         rows.whole.insert(attempt_hash("h1", "a", 1));
-        let found = row_of(
-            &tx,
-            &id,
-            &mut rows,
-            &k,
-            attempt_hash("h1", "a", 1),
-            ("h1", "a", 1),
-        );
-        let seq = found.ok().flatten();
+        let (seq, key) = find(&mut rows, "h1");
         assert!(seq.is_some());
-        assert_eq!(rows.rows.get(&k).copied(), seq);
+        assert_eq!(rows.rows.get(&key).copied(), seq);
     }
 
     #[test]

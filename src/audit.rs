@@ -318,7 +318,9 @@ pub fn line_hash(line: &[u8]) -> String {
     let mut digits = [0u8; 64];
     // Cannot fail: a SHA-256 digest is 32 bytes, 64 digits.
     let _ = hex::encode_to_slice(Sha256::digest(line), &mut digits);
-    String::from_utf8_lossy(&digits).into_owned()
+    // Hex digits are ASCII, so this is never empty; `from_utf8_lossy` would inspect them
+    // chunk by chunk (measurable at two hashes per task).
+    std::str::from_utf8(&digits).unwrap_or_default().to_owned()
 }
 
 /// Appends the record of a command's start or end to `out` as one JSON line, the exact text
@@ -396,8 +398,11 @@ fn write_command_record(
         }
         _ => {}
     }
-    text(out, "prev", prev)?;
-    out.push(b'}');
+    // The previous record's hash: 64 hex digits, nothing to escape.
+    debug_assert!(prev.bytes().all(|b| b.is_ascii_hexdigit()));
+    out.extend_from_slice(b",\"prev\":\"");
+    out.extend_from_slice(prev.as_bytes());
+    out.extend_from_slice(b"\"}");
     Ok(true)
 }
 

@@ -411,6 +411,16 @@ pub enum StoreError {
         /// How long we waited.
         waited_ms: u64,
     },
+    /// A command that reads runs found no store (it does not create one).
+    #[error("no state store at {path}: no run was recorded there yet")]
+    #[diagnostic(
+        code(sflow::store::missing),
+        help("a run is recorded in .sflow/state.db beside its workflow; from another directory, give that store with --state PATH or SFLOW_STATE")
+    )]
+    Missing {
+        /// The store file looked for.
+        path: PathBuf,
+    },
     /// SQLite failed otherwise.
     #[error("state store {path}: {message}")]
     #[diagnostic(code(sflow::store::database))]

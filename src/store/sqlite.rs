@@ -267,9 +267,8 @@ impl SqliteStore {
     pub(super) fn connect(path: &Path, opts: &StoreOptions) -> Result<Self, StoreError> {
         if !path.exists() {
             if !opts.create {
-                return Err(StoreError::Database {
+                return Err(StoreError::Missing {
                     path: path.to_owned(),
-                    message: "no such store (no run was recorded here yet)".to_owned(),
                 });
             }
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

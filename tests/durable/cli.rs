@@ -172,6 +172,30 @@ fn runs_show_log_and_resume_with_replan() {
 }
 
 #[test]
+fn reading_runs_where_none_was_recorded_says_where_to_look() {
+    let dir = scratch("true");
+    let d = dir.path();
+    for args in [
+        &["runs"][..],
+        &["show", "last"],
+        &["log", "x"],
+        &["resume", "--yes"],
+    ] {
+        let out = sflow(d, args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let text = flat(&out.stderr);
+        assert!(text.contains("sflow::store::missing"), "{args:?}: {text}");
+        assert!(text.contains("no state store at"), "{args:?}: {text}");
+        assert!(
+            text.contains("--state PATH or SFLOW_STATE"),
+            "{args:?}: {text}"
+        );
+    }
+    // Reading creates nothing.
+    assert!(!d.join(".sflow").exists());
+}
+
+#[test]
 fn the_audit_log_goes_where_the_flag_or_the_environment_says() {
     let dir = scratch("true");
     let d = dir.path();

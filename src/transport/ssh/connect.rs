@@ -155,8 +155,11 @@ pub(crate) async fn connect(
     let inner = t.inner();
     let to = inner.opts.timeouts;
     let start = Instant::now();
-    let (socket, via, pump) = match chain.split_last() {
-        None => (tcp(target, to.connect).await?, None, None),
+    // Made before the tunnel, whose pump ends when this connection is declared dead or
+    // dropped (the sender goes with it).
+    let (dead, _) = watch::channel(None);
+    let (socket, via) = match chain.split_last() {
+        None => (tcp(target, to.connect).await?, None),
         Some((bastion, rest)) => {
             let (bconn, _) =
                 t.connection(bastion, rest)
@@ -166,8 +169,8 @@ pub(crate) async fn connect(
                         attempts: 1,
                         cause: format!("via {}: {e}", bastion.name),
                     })?;
-            let (sock, pump) = tunnel(&bconn, target, to.connect).await?;
-            (sock, Some(bconn), Some(pump))
+            let sock = tunnel(&bconn, target, to.connect, dead.subscribe()).await?;
+            (sock, Some(bconn))
         }
     };
 
@@ -204,7 +207,6 @@ pub(crate) async fn connect(
     }
     let auth_time = auth_start.elapsed();
 
-    let (dead, _) = watch::channel(None);
     let conn = Arc::new(Conn {
         session,
         label: target.name.clone(),
@@ -213,13 +215,9 @@ pub(crate) async fn connect(
         tasks: std::sync::Mutex::new(Vec::new()),
         _via: via,
     });
-    let mut tasks = Vec::new();
-    if let Some(p) = pump {
-        tasks.push(p);
-    }
-    tasks.push(spawn_keepalive(&conn, inner.opts.keepalive));
+    let keepalive = spawn_keepalive(&conn, inner.opts.keepalive);
     if let Ok(mut t) = conn.tasks.lock() {
-        t.extend(tasks);
+        t.push(keepalive);
     }
     Ok((
         conn,
@@ -322,11 +320,18 @@ async fn tcp(target: &Target, limit: Duration) -> Result<SshSocket, TransportErr
 
 /// A direct-tcpip channel through `bastion` to the target, exposed to libssh2 as one end of a
 /// socket pair; a pump task copies bytes between the channel and the other end.
+///
+/// The pump is never aborted: it ends when either side closes, the bastion dies, or the
+/// tunneled connection is declared dead or dropped (`own_dead`), and then closes its channel
+/// itself. A channel dropped open makes libssh2 send its close from the drop, which takes no
+/// lock on the bastion's session, while other tunnels and commands may be sending on it: that
+/// corrupted the bastion's stream (a server then reports a bad packet length or MAC).
 async fn tunnel(
     bastion: &Arc<Conn>,
     target: &Target,
     limit: Duration,
-) -> Result<(SshSocket, AbortHandle), TransportError> {
+    mut own_dead: watch::Receiver<Option<String>>,
+) -> Result<SshSocket, TransportError> {
     let open = bastion
         .session
         .channel_direct_tcpip(&target.address, target.port, None);
@@ -348,7 +353,7 @@ async fn tunnel(
     let clock = Arc::new(InboundClock::new());
     let pump_clock = clock.clone();
     let mut bastion_dead = bastion.dead();
-    let handle = tokio::spawn(async move {
+    tokio::spawn(async move {
         let mut channel = channel;
         let mut from_bastion = channel.stream(0);
         let mut to_bastion = channel.stream(0);
@@ -373,11 +378,17 @@ async fn tunnel(
                 // Other tunnels on the same bastion session may have buffered our data.
                 () = tokio::time::sleep(fallback) => fallback = (fallback * 2).min(FALLBACK_MAX),
                 _ = bastion_dead.changed() => break,
+                // Declared dead, or dropped.
+                _ = own_dead.changed() => break,
             }
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), channel.close()).await;
+        // Not cut short halfway (see `exec::close_detached`), except by the bastion's death.
+        tokio::select! {
+            _ = channel.close() => {}
+            _ = bastion_dead.wait_for(Option::is_some) => {}
+        }
     });
-    Ok((SshSocket::Tunnel(ours, clock), handle.abort_handle()))
+    Ok(SshSocket::Tunnel(ours, clock))
 }
 
 /// Slack on "nothing arrived since the keepalive was sent": the kernel's receive time has

@@ -101,26 +101,32 @@ pub(crate) async fn run(
     to: &Timeouts,
 ) -> Result<(ExitStatus, Captured, Captured), TransportError> {
     let (mut line, first_stdin) = command.wrapped();
-    let mut refused = Vec::new();
-    for (k, v) in &command.env {
-        // OpenSSH accepts only names listed in AcceptEnv; others go in the command line.
-        match tokio::time::timeout(to.channel, ch.setenv(k, v)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => refused.push(format!("export {}={};", k, shell_quote(v))),
-            Err(_) => {
-                return Err(TransportError::Timeout {
-                    host: host.to_string(),
-                    phase: Phase::ChannelOpen,
-                    after: to.channel,
-                    stopped: None,
-                })
+    let start = async {
+        let mut refused = Vec::new();
+        for (k, v) in &command.env {
+            // OpenSSH accepts only names listed in AcceptEnv; others go in the command line.
+            match tokio::time::timeout(to.channel, ch.setenv(k, v)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => refused.push(format!("export {}={};", k, shell_quote(v))),
+                Err(_) => {
+                    return Err(TransportError::Timeout {
+                        host: host.to_string(),
+                        phase: Phase::ChannelOpen,
+                        after: to.channel,
+                        stopped: None,
+                    })
+                }
             }
         }
+        if !refused.is_empty() {
+            line = format!("{} {line}", refused.join(" "));
+        }
+        step(conn, host, "exec", to.channel, ch.exec(&stop::wrap(&line))).await
+    };
+    if let Err(e) = start.await {
+        close_detached(conn, ch);
+        return Err(e);
     }
-    if !refused.is_empty() {
-        line = format!("{} {line}", refused.join(" "));
-    }
-    step(conn, host, "exec", to.channel, ch.exec(&stop::wrap(&line))).await?;
 
     let mut input = Vec::new();
     if let Some(p) = &first_stdin {
@@ -163,8 +169,10 @@ pub(crate) async fn run(
             }
         },
     };
-    // Finished, failed or stopped here: nothing is left for the guard to do.
-    guard.ch = None;
+    // Finished, failed or stopped here: nothing is left for the guard to do but the close.
+    if let Some(ch) = guard.ch.take() {
+        close_detached(conn, ch);
+    }
     input.fill(0);
     let (exit, mut stdout, mut stderr) = result?;
     if let Some(p) = command.sudo.as_ref().and_then(|s| s.password.as_ref()) {
@@ -194,6 +202,25 @@ struct Seen {
     marker: MarkerFilter,
     /// Stdin and EOF were sent in full.
     fed: bool,
+}
+
+/// Closes a channel in the background, then drops it.
+///
+/// A channel dropped open makes libssh2 send its close from the drop, which takes no lock on
+/// the session, while other tasks may be sending on it (a bastion's tunnels, another command):
+/// that corrupted the session's stream (the server saw a bad packet length or MAC and dropped
+/// the connection). Closing through the bindings takes the lock. The close is never cut short
+/// (a close abandoned half sent would block every later packet on the session), except by the
+/// connection's death; it may have to wait while another channel streams on the session.
+pub(crate) fn close_detached(conn: &Arc<Conn>, mut ch: Channel) {
+    let conn = conn.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = ch.close() => {}
+            _ = conn.died() => {}
+        }
+        drop(ch);
+    });
 }
 
 /// A command abandoned while its stdin was being written may leave libssh2 a half-sent

@@ -211,13 +211,15 @@ struct Seen {
 /// that corrupted the session's stream (the server saw a bad packet length or MAC and dropped
 /// the connection). Closing through the bindings takes the lock. The close is never cut short
 /// (a close abandoned half sent would block every later packet on the session), except by the
-/// connection's death; it may have to wait while another channel streams on the session.
-pub(crate) fn close_detached(conn: &Arc<Conn>, mut ch: Channel) {
-    let conn = conn.clone();
+/// connection's death or drop (the task does not keep the connection alive); it may have to
+/// wait while another channel streams on the session.
+pub(crate) fn close_detached(conn: &Conn, mut ch: Channel) {
+    let mut dead = conn.dead();
     tokio::spawn(async move {
         tokio::select! {
             _ = ch.close() => {}
-            _ = conn.died() => {}
+            // Declared dead, or dropped (the sender goes with it).
+            _ = dead.wait_for(Option::is_some) => {}
         }
         drop(ch);
     });

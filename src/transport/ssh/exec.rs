@@ -213,7 +213,7 @@ struct Seen {
 /// (a close abandoned half sent would block every later packet on the session), except by the
 /// connection's death or drop (the task does not keep the connection alive); it may have to
 /// wait while another channel streams on the session.
-pub(crate) fn close_detached(conn: &Conn, mut ch: Channel) {
+fn close_detached(conn: &Conn, mut ch: Channel) {
     let mut dead = conn.dead();
     tokio::spawn(async move {
         tokio::select! {

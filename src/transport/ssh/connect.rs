@@ -382,7 +382,7 @@ async fn tunnel(
                 _ = own_dead.changed() => break,
             }
         }
-        // Not cut short halfway (see `exec::close_detached`), except by the bastion's death.
+        // Not cut short halfway (see `exec::close_before_drop`), except by the bastion's death.
         tokio::select! {
             _ = channel.close() => {}
             _ = bastion_dead.wait_for(Option::is_some) => {}

@@ -124,7 +124,7 @@ pub(crate) async fn run(
         step(conn, host, "exec", to.channel, ch.exec(&stop::wrap(&line))).await
     };
     if let Err(e) = start.await {
-        close_detached(conn, ch);
+        close_before_drop(conn, ch).await;
         return Err(e);
     }
 
@@ -171,7 +171,7 @@ pub(crate) async fn run(
     };
     // Finished, failed or stopped here: nothing is left for the guard to do but the close.
     if let Some(ch) = guard.ch.take() {
-        close_detached(conn, ch);
+        close_before_drop(conn, ch).await;
     }
     input.fill(0);
     let (exit, mut stdout, mut stderr) = result?;
@@ -204,25 +204,22 @@ struct Seen {
     fed: bool,
 }
 
-/// Closes a channel in the background, then drops it.
+/// Closes a channel before it is dropped.
 ///
 /// A channel dropped open makes libssh2 send its close from the drop, which takes no lock on
 /// the session, while other tasks may be sending on it (a bastion's tunnels, another command):
 /// that corrupted the session's stream (the server saw a bad packet length or MAC and dropped
 /// the connection). Closing through the bindings takes the lock. The close is never cut short
 /// (a close abandoned half sent would block every later packet on the session), except by the
-/// connection's death or drop (the task does not keep the connection alive); it may have to
-/// wait while another channel streams on the session.
-fn close_detached(conn: &Conn, mut ch: Channel) {
+/// connection's death or drop. It is awaited here, so that the host's next command does not
+/// run beside it.
+async fn close_before_drop(conn: &Conn, mut ch: Channel) {
     let mut dead = conn.dead();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = ch.close() => {}
-            // Declared dead, or dropped (the sender goes with it).
-            _ = dead.wait_for(Option::is_some) => {}
-        }
-        drop(ch);
-    });
+    tokio::select! {
+        _ = ch.close() => {}
+        // Declared dead, or dropped (the sender goes with it).
+        _ = dead.wait_for(Option::is_some) => {}
+    }
 }
 
 /// A command abandoned while its stdin was being written may leave libssh2 a half-sent

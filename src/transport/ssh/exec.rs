@@ -124,7 +124,7 @@ pub(crate) async fn run(
         step(conn, host, "exec", to.channel, ch.exec(&stop::wrap(&line))).await
     };
     if let Err(e) = start.await {
-        close_before_drop(conn, ch).await;
+        close_before_drop(conn, ch, to.channel).await;
         return Err(e);
     }
 
@@ -170,8 +170,16 @@ pub(crate) async fn run(
         },
     };
     // Finished, failed or stopped here: nothing is left for the guard to do but the close.
-    if let Some(ch) = guard.ch.take() {
-        close_before_drop(conn, ch).await;
+    // A command that timed out was closed above, briefly: its host may not answer at all.
+    let timed_out = matches!(
+        &result,
+        Err(TransportError::Timeout {
+            phase: Phase::Command,
+            ..
+        })
+    );
+    if let Some(ch) = guard.ch.take().filter(|_| !timed_out) {
+        close_before_drop(conn, ch, to.channel).await;
     }
     input.fill(0);
     let (exit, mut stdout, mut stderr) = result?;
@@ -211,14 +219,16 @@ struct Seen {
 /// that corrupted the session's stream (the server saw a bad packet length or MAC and dropped
 /// the connection). Closing through the bindings takes the lock. The close is never cut short
 /// (a close abandoned half sent would block every later packet on the session), except by the
-/// connection's death or drop. It is awaited here, so that the host's next command does not
-/// run beside it.
-async fn close_before_drop(conn: &Conn, mut ch: Channel) {
+/// connection's death or drop, or by `limit`: a host that does not answer within it has the
+/// connection retired, as a close given up may be half sent. It is awaited here, so that the
+/// host's next command does not run beside it.
+async fn close_before_drop(conn: &Conn, mut ch: Channel, limit: Duration) {
     let mut dead = conn.dead();
     tokio::select! {
         _ = ch.close() => {}
         // Declared dead, or dropped (the sender goes with it).
         _ = dead.wait_for(Option::is_some) => {}
+        () = tokio::time::sleep(limit) => conn.mark_dead("a channel's close went unanswered"),
     }
 }
 
